@@ -1,0 +1,133 @@
+"""Byte-exact layouts of the structures the kernel reads and writes (spec §2.5–2.8).
+
+Each structure is a frozen dataclass with ``pack()`` / ``unpack()`` over a :mod:`struct` format whose size is
+checked at import time. Integers are native-endian (x86-64: little-endian).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Final, Self
+
+from ringfence.abi.opcodes import BPF_CMD_FILTER
+
+_RESTRICTION: Final = struct.Struct("=HBB3I")           # io_uring_restriction, 16 bytes
+_TASK_RESTRICTION: Final = struct.Struct("=HH3I")      # io_uring_task_restriction header, 16 bytes
+_BPF: Final = struct.Struct("=HHI")                     # io_uring_bpf head, 8 bytes; the filter follows
+_BPF_FILTER: Final = struct.Struct("=IIIB3sQ5Q")        # io_uring_bpf_filter, 64 bytes
+_SOCK_FILTER: Final = struct.Struct("=HBBI")            # sock_filter, 8 bytes
+
+RESTRICTION_SIZE: Final = 16
+TASK_RESTRICTION_HEADER_SIZE: Final = 16
+BPF_SIZE: Final = 72
+BPF_FILTER_SIZE: Final = 64
+BPF_CTX_SIZE: Final = 40
+SOCK_FILTER_SIZE: Final = 8
+
+#: Offset of ``filter.pdu_size`` inside ``struct io_uring_bpf``: the kernel writes its size back there.
+BPF_PDU_SIZE_OFFSET: Final = 8 + 12
+
+for _s, _n in ((_RESTRICTION, RESTRICTION_SIZE), (_TASK_RESTRICTION, TASK_RESTRICTION_HEADER_SIZE),
+               (_BPF_FILTER, BPF_FILTER_SIZE), (_SOCK_FILTER, SOCK_FILTER_SIZE)):
+    if _s.size != _n:  # pragma: no cover - guards the format strings themselves
+        raise AssertionError(f"layout size {_s.size} != {_n}")
+if _BPF.size + _BPF_FILTER.size != BPF_SIZE:  # pragma: no cover
+    raise AssertionError("io_uring_bpf size")
+
+
+@dataclass(frozen=True, slots=True)
+class Restriction:
+    """``struct io_uring_restriction``: one allow-list record. ``resv``/``resv2`` are never checked."""
+
+    opcode: int
+    value: int
+    resv: int = 0
+    resv2: tuple[int, int, int] = (0, 0, 0)
+
+    def pack(self) -> bytes:
+        return _RESTRICTION.pack(self.opcode, self.value, self.resv, *self.resv2)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Self:
+        opcode, value, resv, a, b, c = _RESTRICTION.unpack(data)
+        return cls(opcode, value, resv, (a, b, c))
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRestrictionHeader:
+    """``struct io_uring_task_restriction`` header; the records follow it."""
+
+    nr_res: int
+    flags: int = 0
+    resv: tuple[int, int, int] = (0, 0, 0)
+
+    def pack(self) -> bytes:
+        return _TASK_RESTRICTION.pack(self.flags, self.nr_res, *self.resv)
+
+
+def pack_task_restrictions(records: tuple[Restriction, ...] | list[Restriction], *, flags: int = 0,
+                           resv: tuple[int, int, int] = (0, 0, 0), nr_res: int | None = None) -> bytes:
+    """Header plus records, as the blind ``REGISTER_RESTRICTIONS`` call takes them (§2.6)."""
+    count = len(records) if nr_res is None else nr_res
+    head = TaskRestrictionHeader(count, flags, resv).pack()
+    return head + b"".join(r.pack() for r in records)
+
+
+@dataclass(frozen=True, slots=True)
+class BpfFilterReg:
+    """``struct io_uring_bpf`` with its ``io_uring_bpf_filter``: the argument of ``REGISTER_BPF_FILTER``.
+
+    Every field, reserved ones included, is settable so that tests can reproduce each errno row of §5.3.
+    """
+
+    opcode: int
+    filter_len: int
+    filter_ptr: int
+    flags: int = 0
+    pdu_size: int = 0
+    cmd_type: int = BPF_CMD_FILTER
+    cmd_flags: int = 0
+    resv: int = 0
+    filter_resv: bytes = b"\0\0\0"
+    resv2: tuple[int, int, int, int, int] = field(default=(0, 0, 0, 0, 0))
+
+    def pack(self) -> bytes:
+        head = _BPF.pack(self.cmd_type, self.cmd_flags, self.resv)
+        body = _BPF_FILTER.pack(self.opcode, self.flags, self.filter_len, self.pdu_size, self.filter_resv,
+                                self.filter_ptr, *self.resv2)
+        return head + body
+
+
+def unpack_pdu_size(bpf_struct: bytes) -> int:
+    """The ``filter.pdu_size`` byte of a packed ``io_uring_bpf`` (after the kernel's write-back)."""
+    return bpf_struct[BPF_PDU_SIZE_OFFSET]
+
+
+@dataclass(frozen=True, slots=True)
+class SockFilter:
+    """``struct sock_filter``: one classic-BPF instruction as the kernel stores it."""
+
+    code: int
+    jt: int
+    jf: int
+    k: int
+
+    def pack(self) -> bytes:
+        return _SOCK_FILTER.pack(self.code, self.jt, self.jf, self.k)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Self:
+        return cls(*_SOCK_FILTER.unpack(data))
+
+
+def pack_program(insns: tuple[SockFilter, ...] | list[SockFilter]) -> bytes:
+    """Instructions as the contiguous array ``filter_ptr`` points at."""
+    return b"".join(i.pack() for i in insns)
+
+
+def unpack_program(data: bytes) -> tuple[SockFilter, ...]:
+    """Split raw bytes into instructions; the length must be a multiple of 8."""
+    if len(data) % SOCK_FILTER_SIZE:
+        raise ValueError(f"{len(data)} bytes is not a whole number of 8-byte instructions")
+    return tuple(SockFilter(*t) for t in _SOCK_FILTER.iter_unpack(data))

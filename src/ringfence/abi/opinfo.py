@@ -1,0 +1,83 @@
+"""Per-opcode facts for policy authors: what a filter can see, the equivalent syscall, and how sensitive it is.
+
+The danger classes are ringfence's own judgement, not kernel data: they say what an opcode can reach
+beyond the file descriptors a task already holds.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+from ringfence.abi.opcodes import SqeOp
+
+
+class Danger(enum.Enum):
+    """How much new authority an opcode can give a sandboxed ring."""
+
+    NONE = "none"              # no I/O at all (NOP, timeouts, cancellation)
+    FD_IO = "fd-io"            # I/O on descriptors the task already holds
+    FILESYSTEM = "filesystem"  # resolves paths: opens, creates, removes, renames
+    NETWORK = "network"        # creates, connects, binds or accepts sockets
+    PASSTHROUGH = "passthrough"  # driver-defined commands (URING_CMD): the filter cannot see the sub-command
+    CROSS_RING = "cross-ring"  # posts into other rings, unchecked by them (MSG_RING)
+    PROCESS = "process"        # waits on or wakes other tasks (WAITID, FUTEX_*)
+    MEMORY = "memory"          # advice on the task's own memory or buffers
+
+
+@dataclass(frozen=True, slots=True)
+class OpInfo:
+    opcode: SqeOp
+    syscalls: tuple[str, ...]
+    danger: Danger
+    #: Union member a filter sees from 7.0 (``socket``/``open``) or 7.2 (``connect``); None: header only.
+    ctx_member: str | None = None
+
+
+_D = Danger
+_TABLE: Final[tuple[tuple[str, tuple[str, ...], Danger, str | None], ...]] = (
+    ("NOP", (), _D.NONE, None), ("READV", ("readv", "preadv2"), _D.FD_IO, None),
+    ("WRITEV", ("writev", "pwritev2"), _D.FD_IO, None), ("FSYNC", ("fsync", "fdatasync"), _D.FD_IO, None),
+    ("READ_FIXED", ("pread64",), _D.FD_IO, None), ("WRITE_FIXED", ("pwrite64",), _D.FD_IO, None),
+    ("POLL_ADD", ("poll",), _D.FD_IO, None), ("POLL_REMOVE", (), _D.NONE, None),
+    ("SYNC_FILE_RANGE", ("sync_file_range",), _D.FD_IO, None), ("SENDMSG", ("sendmsg",), _D.NETWORK, None),
+    ("RECVMSG", ("recvmsg",), _D.FD_IO, None), ("TIMEOUT", (), _D.NONE, None), ("TIMEOUT_REMOVE", (), _D.NONE, None),
+    ("ACCEPT", ("accept4",), _D.NETWORK, None), ("ASYNC_CANCEL", (), _D.NONE, None),
+    ("LINK_TIMEOUT", (), _D.NONE, None), ("CONNECT", ("connect",), _D.NETWORK, "connect"),
+    ("FALLOCATE", ("fallocate",), _D.FD_IO, None), ("OPENAT", ("openat",), _D.FILESYSTEM, "open"),
+    ("CLOSE", ("close",), _D.FD_IO, None), ("FILES_UPDATE", (), _D.FD_IO, None), ("STATX", ("statx",), _D.FILESYSTEM, None),
+    ("READ", ("read", "pread64"), _D.FD_IO, None), ("WRITE", ("write", "pwrite64"), _D.FD_IO, None),
+    ("FADVISE", ("posix_fadvise",), _D.FD_IO, None), ("MADVISE", ("madvise",), _D.MEMORY, None),
+    ("SEND", ("send", "sendto"), _D.NETWORK, None), ("RECV", ("recv", "recvfrom"), _D.FD_IO, None),
+    ("OPENAT2", ("openat2",), _D.FILESYSTEM, "open"), ("EPOLL_CTL", ("epoll_ctl",), _D.FD_IO, None),
+    ("SPLICE", ("splice",), _D.FD_IO, None), ("PROVIDE_BUFFERS", (), _D.MEMORY, None),
+    ("REMOVE_BUFFERS", (), _D.MEMORY, None), ("TEE", ("tee",), _D.FD_IO, None),
+    ("SHUTDOWN", ("shutdown",), _D.NETWORK, None), ("RENAMEAT", ("renameat2",), _D.FILESYSTEM, None),
+    ("UNLINKAT", ("unlinkat",), _D.FILESYSTEM, None), ("MKDIRAT", ("mkdirat",), _D.FILESYSTEM, None),
+    ("SYMLINKAT", ("symlinkat",), _D.FILESYSTEM, None), ("LINKAT", ("linkat",), _D.FILESYSTEM, None),
+    ("MSG_RING", (), _D.CROSS_RING, None), ("FSETXATTR", ("fsetxattr",), _D.FD_IO, None),
+    ("SETXATTR", ("setxattr",), _D.FILESYSTEM, None), ("FGETXATTR", ("fgetxattr",), _D.FD_IO, None),
+    ("GETXATTR", ("getxattr",), _D.FILESYSTEM, None), ("SOCKET", ("socket",), _D.NETWORK, "socket"),
+    ("URING_CMD", ("ioctl",), _D.PASSTHROUGH, None), ("SEND_ZC", ("send",), _D.NETWORK, None),
+    ("SENDMSG_ZC", ("sendmsg",), _D.NETWORK, None), ("READ_MULTISHOT", ("read",), _D.FD_IO, None),
+    ("WAITID", ("waitid",), _D.PROCESS, None), ("FUTEX_WAIT", ("futex",), _D.PROCESS, None),
+    ("FUTEX_WAKE", ("futex",), _D.PROCESS, None), ("FUTEX_WAITV", ("futex_waitv",), _D.PROCESS, None),
+    ("FIXED_FD_INSTALL", (), _D.FD_IO, None), ("FTRUNCATE", ("ftruncate",), _D.FD_IO, None),
+    ("BIND", ("bind",), _D.NETWORK, None), ("LISTEN", ("listen",), _D.NETWORK, None),
+    ("RECV_ZC", ("recvmsg",), _D.NETWORK, None), ("EPOLL_WAIT", ("epoll_wait",), _D.FD_IO, None),
+    ("READV_FIXED", ("preadv2",), _D.FD_IO, None), ("WRITEV_FIXED", ("pwritev2",), _D.FD_IO, None),
+    ("PIPE", ("pipe2",), _D.FD_IO, None), ("NOP128", (), _D.NONE, None), ("URING_CMD128", ("ioctl",), _D.PASSTHROUGH, None),
+)
+
+OPINFO: Final[Mapping[SqeOp, OpInfo]] = MappingProxyType(
+    {SqeOp[n]: OpInfo(SqeOp[n], s, d, m) for n, s, d, m in _TABLE}
+)
+
+#: Opcodes a policy should not allow without thinking about it.
+SENSITIVE: Final = frozenset(
+    op for op, info in OPINFO.items()
+    if info.danger in (Danger.FILESYSTEM, Danger.NETWORK, Danger.PASSTHROUGH, Danger.CROSS_RING, Danger.PROCESS)
+)
