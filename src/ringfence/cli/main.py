@@ -1,0 +1,90 @@
+"""Entry point: builds the subcommand table and the top-level help from each module's ``SUMMARY``.
+
+A subcommand module exports ``NAME``, ``SUMMARY``, ``add_arguments(parser)`` and ``run(args) -> int``.
+Exit codes are one table, shown in ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Final
+
+from ringfence import __version__
+from ringfence.errors import AsmError, CheckError, KernelError, RingfenceError, ScenarioError, UnsupportedError
+
+#: Subcommand modules, in the order ``--help`` lists them.
+SUBCOMMANDS: Final = (
+    "asm", "disasm", "check", "emu", "scenario", "probe", "vm",
+)
+
+EXIT_OK: Final = 0
+EXIT_NO: Final = 1          # the answer is "no": request denied with --expect allow, scenario mismatch, ...
+EXIT_USAGE: Final = 2
+EXIT_INVALID: Final = 3     # invalid input: assembly, check or scenario error, with position
+EXIT_KERNEL: Final = 4      # the kernel refused (errno name printed)
+EXIT_UNSUPPORTED: Final = 5  # feature not available on this kernel
+
+EXIT_CODES_HELP: Final = """exit codes:
+  0  success
+  1  the answer is no (a denied request where allow was expected, a scenario that did not match)
+  2  usage error
+  3  invalid input (assembly, program check, scenario), with its position
+  4  the kernel refused (errno name printed)
+  5  feature not supported by this kernel or machine
+"""
+
+
+def _load(name: str) -> ModuleType:
+    return importlib.import_module(f"ringfence.cli.{name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ringfence",
+        description="seccomp for io_uring: assemble, check and run cBPF filters, model the kernel's io_uring "
+                    "restrictions, and compare the model with real kernels.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ringfence {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        module = _load(name)
+        p = sub.add_parser(module.NAME, help=module.SUMMARY, description=module.SUMMARY,
+                           epilog=getattr(module, "EPILOG", None) or EXIT_CODES_HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args._run(args))
+    except (AsmError, CheckError, ScenarioError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    except KernelError as exc:
+        print(f"ringfence: kernel refused: {exc}", file=sys.stderr)
+        return EXIT_KERNEL
+    except UnsupportedError as exc:
+        print(f"ringfence: unsupported: {exc}", file=sys.stderr)
+        return EXIT_UNSUPPORTED
+    except RingfenceError as exc:
+        print(f"ringfence: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
