@@ -1,0 +1,221 @@
+"""The reference interpreter: one instruction at a time, over a checked program and a 40-byte context.
+
+It runs the program *after* the kernel's rewrites (spec §5.5) with the semantics of spec §5.6 and is
+the oracle the compiled fast path (:mod:`.fast`) is tested against. :class:`Machine` is the step API a
+debugger builds on (snapshots, restore); :func:`run` is the one-call form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NoReturn
+
+from ringfence.bpf.check import CheckedProgram
+from ringfence.bpf.insn import (
+    ADD,
+    ALU,
+    AND,
+    CTX_LOAD,
+    DIV,
+    IMM,
+    JA,
+    JEQ,
+    JGE,
+    JGT,
+    JMP,
+    JSET,
+    LD,
+    LDX,
+    LSH,
+    MEMWORDS,
+    MISC,
+    MOD,
+    MUL,
+    NEG,
+    OR,
+    RET,
+    RSH,
+    ST,
+    STX,
+    SUB,
+    TAX,
+    TXA,
+    XOR,
+    A,
+    Instruction,
+    X,
+)
+from ringfence.bpf.semantics import CTX_WORDS, DIV_BY_ZERO_RESULT, U32, shift_amount
+from ringfence.bpf.text import render_line
+
+
+@dataclass(frozen=True, slots=True)
+class TraceStep:
+    """The machine after executing the instruction at ``pc``; ``mem`` lists the slots it wrote."""
+
+    pc: int
+    text: str
+    a: int
+    x: int
+    mem: tuple[tuple[int, int], ...] = ()
+    result: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """Verdict of one run. ``reads`` are the context offsets loaded, in order."""
+
+    allowed: bool
+    value: int
+    steps: int
+    reads: tuple[int, ...]
+    trace: tuple[TraceStep, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MachineState:
+    """Everything a :class:`Machine` needs to resume: for stepping back in a debugger."""
+
+    pc: int
+    a: int
+    x: int
+    mem: tuple[int, ...]
+    steps: int
+    reads: tuple[int, ...]
+    result: int | None
+
+
+class Machine:
+    """A, X, M[16] and the pc of one run. ``step()`` executes one instruction; never raises on a checked
+    program until the program has returned."""
+
+    def __init__(self, checked: CheckedProgram, ctx: bytes) -> None:
+        if not isinstance(checked, CheckedProgram):
+            raise TypeError("the interpreter runs only programs made by ringfence.bpf.check()")
+        if len(ctx) != CTX_WORDS.size:
+            raise ValueError(f"a context is {CTX_WORDS.size} bytes, not {len(ctx)}")
+        self.checked = checked
+        self.words = CTX_WORDS.unpack(bytes(ctx))
+        self.pc = 0
+        self.a = 0
+        self.x = 0
+        self.mem = [0] * MEMWORDS
+        self.steps = 0
+        self.reads: list[int] = []
+        self.result: int | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
+
+    def snapshot(self) -> MachineState:
+        return MachineState(self.pc, self.a, self.x, tuple(self.mem), self.steps, tuple(self.reads), self.result)
+
+    def restore(self, state: MachineState) -> None:
+        self.pc, self.a, self.x, self.mem = state.pc, state.a, state.x, list(state.mem)
+        self.steps, self.reads, self.result = state.steps, list(state.reads), state.result
+
+    def text(self, pc: int) -> str:
+        """The instruction at ``pc`` as the user wrote it (the source, not the kernel's rewrite)."""
+        return render_line(self.checked.source[pc], pc, len(self.checked.source))
+
+    def step(self) -> TraceStep:
+        if self.result is not None:
+            raise RuntimeError("the program has already returned")
+        pc = self.pc
+        written = self._execute(self.checked.program[pc])
+        return TraceStep(pc, self.text(pc), self.a, self.x, written, self.result)
+
+    def run(self, *, trace: bool = False) -> RunResult:
+        steps: list[TraceStep] | None = [] if trace else None
+        program = self.checked.program.instructions
+        while self.result is None:
+            if steps is not None:
+                steps.append(self.step())
+            else:
+                self._execute(program[self.pc])
+        return RunResult(self.result != 0, self.result, self.steps, tuple(self.reads),
+                         None if steps is None else tuple(steps))
+
+    def _execute(self, ins: Instruction) -> tuple[tuple[int, int], ...]:
+        """Execute one rewritten instruction; returns the scratch slots it wrote."""
+        code, k = ins.code, ins.k
+        self.steps += 1
+        cls = code & 0x07
+        next_pc = self.pc + 1
+        written: tuple[tuple[int, int], ...] = ()
+        if code == CTX_LOAD:
+            self.a = self.words[k >> 2]
+            self.reads.append(k)
+        elif cls in (LD, LDX):
+            value = k if code & 0xE0 == IMM else self.mem[k]  # only IMM and MEM survive the checker
+            if cls == LD:
+                self.a = value
+            else:
+                self.x = value
+        elif cls in (ST, STX):
+            self.mem[k] = self.a if cls == ST else self.x
+            written = ((k, self.mem[k]),)
+        elif cls == ALU:
+            result = self._alu(code & 0xF0, self.x if code & X else k)
+            if result is None:
+                self.result = DIV_BY_ZERO_RESULT
+            else:
+                self.a = result
+        elif cls == JMP:
+            op = code & 0xF0
+            if op == JA:
+                next_pc += k
+            else:
+                operand = self.x if code & X else k
+                a = self.a
+                taken = (a == operand if op == JEQ else a > operand if op == JGT else
+                         a >= operand if op == JGE else bool(a & operand) if op == JSET else _bad(code))
+                next_pc += ins.jt if taken else ins.jf
+        elif cls == RET:
+            self.result = self.a if code & 0x18 == A else k
+        elif code == MISC | TAX:
+            self.x = self.a
+        elif code == MISC | TXA:
+            self.a = self.x
+        else:
+            _bad(code)
+        self.pc = next_pc
+        return written
+
+    def _alu(self, op: int, operand: int) -> int | None:
+        """``A op operand`` mod 2**32; None for a division by zero, which ends the run with 0."""
+        a = self.a
+        if op == ADD:
+            return (a + operand) & U32
+        if op == SUB:
+            return (a - operand) & U32
+        if op == MUL:
+            return (a * operand) & U32
+        if op in (DIV, MOD):
+            if operand == 0:
+                return None
+            return a // operand if op == DIV else a % operand
+        if op == OR:
+            return a | operand
+        if op == AND:
+            return a & operand
+        if op == XOR:
+            return a ^ operand
+        if op == LSH:
+            return (a << shift_amount(operand)) & U32
+        if op == RSH:
+            return a >> shift_amount(operand)
+        if op == NEG:
+            return -a & U32
+        return _bad(ALU | op)
+
+
+def _bad(code: int) -> NoReturn:
+    raise AssertionError(f"code {code:#x} cannot occur in a checked program")
+
+
+def run(checked: CheckedProgram, ctx: bytes, *, trace: bool = False) -> RunResult:
+    """Run ``checked`` over ``ctx`` (40 bytes). With ``trace``, every step's registers are recorded."""
+    return Machine(checked, ctx).run(trace=trace)
+

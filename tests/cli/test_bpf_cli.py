@@ -1,0 +1,212 @@
+"""``ringfence asm | disasm | check | emu`` through ``ringfence.cli.main.main`` (exit codes, stdout, stderr)."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from ringfence.bpf import Program, assemble, disassemble
+from ringfence.cli import main as cli_main
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "programs"
+INET_ONLY = CORPUS / "liburing_allow_inet_only.asm"
+DENY_PORT = CORPUS / "liburing_connect_deny_port.asm"
+MINE = ("asm", "disasm", "check", "emu")
+
+
+@pytest.fixture(autouse=True)
+def only_bpf_subcommands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests need only the four cBPF subcommands, whatever else the command table lists."""
+    monkeypatch.setattr(cli_main, "SUBCOMMANDS", MINE)
+
+
+def ringfence(*argv: str) -> int:
+    return cli_main.main(list(argv))
+
+
+def stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_help(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    module = cli_main._load(name)
+    with pytest.raises(SystemExit) as info:
+        ringfence(name, "--help")
+    out = " ".join(capsys.readouterr().out.split())
+    assert info.value.code == 0
+    assert module.SUMMARY in out and "exit codes:" in out and "examples:" in out
+
+
+def test_top_level_help_lists_summaries(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        ringfence("--help")
+    out = " ".join(capsys.readouterr().out.split())
+    for name in MINE:
+        assert cli_main._load(name).SUMMARY in out
+
+
+class TestAsm:
+    def test_hex_by_default(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert ringfence("asm", str(INET_ONLY)) == 0
+        out = capsys.readouterr().out
+        assert out.splitlines() == ["2000000010000000", "1500000102000000", "0600000001000000", "0600000000000000"]
+
+    def test_raw_to_a_file(self, tmp_path: Path) -> None:
+        out = tmp_path / "f.bpf"
+        assert ringfence("asm", str(INET_ONLY), "-o", str(out)) == 0
+        assert Program.from_bytes(out.read_bytes()) == assemble(INET_ONLY.read_text())
+
+    def test_raw_to_stdout(self, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+        assert ringfence("asm", str(INET_ONLY), "--format", "raw") == 0
+        assert capsysbinary.readouterr().out == assemble(INET_ONLY.read_text()).to_bytes()
+
+    def test_c_and_python(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert ringfence("asm", str(INET_ONLY), "--format", "c") == 0
+        text = capsys.readouterr().out
+        assert text.startswith("struct sock_filter filter[] = {\n") and "{ 0x0015, 0, 1, 0x00000002 }," in text
+        assert ringfence("asm", str(INET_ONLY), "--format", "python") == 0
+        assert eval(capsys.readouterr().out) == [(0x20, 0, 0, 16), (0x15, 0, 1, 2), (6, 0, 0, 1), (6, 0, 0, 0)]
+
+    def test_json_from_stdin(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        stdin(monkeypatch, b"ret #0\n")
+        assert ringfence("asm", "-", "--json") == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc == {"schema": 1, "length": 1, "hex": "0600000000000000", "instructions": [[6, 0, 0, 0]]}
+
+    def test_error_exits_3_with_a_caret(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        bad = tmp_path / "bad.asm"
+        bad.write_text("ld [socket.family]\njeq #AF_INET, nowhere\n")
+        assert ringfence("asm", str(bad)) == 3
+        err = capsys.readouterr()
+        assert err.out == "" and f"{bad}:2:15: error: undefined label 'nowhere'" in err.err and "^" in err.err
+
+    def test_missing_file_is_a_usage_error(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert ringfence("asm", "/nonexistent/x.asm") == 2
+        assert "cannot read" in capsys.readouterr().err
+
+
+class TestDisasm:
+    def test_raw_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        program = assemble(INET_ONLY.read_text())
+        path = tmp_path / "f.bpf"
+        path.write_bytes(program.to_bytes())
+        assert ringfence("disasm", str(path)) == 0
+        assert capsys.readouterr().out == disassemble(program)
+
+    def test_hex_from_stdin_plain(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        stdin(monkeypatch, b"0600000000000000\n")
+        assert ringfence("disasm", "-", "--no-annotate") == 0
+        assert capsys.readouterr().out == "        ret     #0\n"
+
+    def test_format_override_and_json(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / "prog.txt"
+        path.write_bytes(bytes.fromhex("0600000001000000"))
+        assert ringfence("disasm", str(path), "--format", "raw", "--json") == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["schema"] == 1 and doc["listing_format"] == 1 and doc["length"] == 1
+        assert doc["lines"] == [{"pc": 0, "label": "", "code": 6, "jt": 0, "jf": 0, "k": 1, "mnemonic": "ret",
+                                 "operands": "#1", "note": "allow"}]
+
+    def test_truncated_input_is_invalid(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / "f.bpf"
+        path.write_bytes(b"\x06\0\0\0\0\0\0")
+        assert ringfence("disasm", str(path)) == 3
+        assert "not a whole number of 8-byte instructions" in capsys.readouterr().err
+
+
+class TestCheck:
+    def test_accepted(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert ringfence("check", str(INET_ONLY)) == 0
+        assert capsys.readouterr().out == "accepted: 4 instructions\n"
+
+    def test_rejected_lists_every_reason(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / "bad.asm"
+        path.write_text("ldh [0]\nmod #0\nld M[3]\n")
+        assert ringfence("check", str(path)) == 3
+        out = capsys.readouterr().out.splitlines()
+        assert out[0] == "rejected (EINVAL): 5 problems"
+        assert out[1].startswith("  pc 1: stage 2 div-by-zero: ")
+        assert [line.split(":")[0].strip() for line in out[1:]] == ["pc 1", "pc 2", "pc 2", "pc 0", "pc 1"]
+
+    def test_json_and_input_override(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / "prog"
+        path.write_text("0600000000000000 0e00000000000000\n")
+        assert ringfence("check", str(path), "--input", "hex", "--json") == 3
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["schema"] == 1 and doc["accepted"] is False and doc["errno"] == "EINVAL"
+        assert [(d["pc"], d["stage"], d["rule"]) for d in doc["diagnostics"]] == [
+            (1, 2, "unknown-code"), (1, 2, "no-final-ret"), (1, 3, "not-whitelisted")]
+
+    def test_dead_code_rewrite_option(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / "dead.asm"
+        path.write_text("ja end\nmod #7\nend: ret #1\n")
+        assert ringfence("check", str(path)) == 3
+        assert ringfence("check", str(path), "--dead-code-rewrite") == 0
+        capsys.readouterr()
+
+    def test_asm_errors_exit_3(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / "bad.asm"
+        path.write_text("frob\n")
+        assert ringfence("check", str(path)) == 3
+        assert "unknown mnemonic 'frob'" in capsys.readouterr().err
+
+
+class TestEmu:
+    def test_allow_with_expect(self, capsys: pytest.CaptureFixture[str]) -> None:
+        code = ringfence("emu", str(INET_ONLY), "--field", "opcode=SOCKET", "--field", "socket.family=AF_INET",
+                         "--expect", "allow")
+        assert code == 0
+        assert capsys.readouterr().out == "verdict: allow\nreturn:  1 (0x1)\nsteps:   3\nreads:   16\n"
+
+    def test_unexpected_verdict_exits_1(self, capsys: pytest.CaptureFixture[str]) -> None:
+        code = ringfence("emu", str(INET_ONLY), "--field", "opcode=SOCKET", "--field", "socket.family=AF_INET6",
+                         "--expect", "allow")
+        assert code == 1
+        captured = capsys.readouterr()
+        assert "verdict: deny" in captured.out and "expected allow, got deny" in captured.err
+
+    def test_trace_and_json(self, capsys: pytest.CaptureFixture[str]) -> None:
+        argv = ("emu", str(DENY_PORT), "--field", "opcode=CONNECT", "--field", "connect.family=AF_INET",
+                "--field", "connect.port=22", "--field", "connect.v4_addr=127.0.0.1")
+        assert ringfence(*argv, "--trace") == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out[0].split() == ["pc", "instruction", "A", "X", "written"]
+        assert out[1].split()[:3] == ["0", "ld", "[16]"] and "verdict: deny" in out
+        assert ringfence(*argv, "--json", "--trace", "--expect", "deny") == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["schema"] == 1 and doc["verdict"] == "deny" and doc["value"] == 0 and doc["matched"] is True
+        assert doc["reads"] == [16, 20] and [s["pc"] for s in doc["trace"]] == [0, 1, 2, 3, 4]
+        ctx = bytes.fromhex(doc["ctx"])
+        assert ctx[10] == 24  # pdu_size from the 7.2 profile for CONNECT
+        assert ctx[20:24] == bytes([0, 22, 0, 0])
+
+    def test_pdu_size_follows_profile_unless_given(self, capsys: pytest.CaptureFixture[str]) -> None:
+        allow_all = str(CORPUS / "liburing_allow_all.asm")
+        ringfence("emu", allow_all, "--field", "opcode=CONNECT", "--profile", "7.1", "--json")
+        assert bytes.fromhex(json.loads(capsys.readouterr().out)["ctx"])[10] == 0
+        ringfence("emu", allow_all, "--field", "opcode=SOCKET", "--field", "pdu_size=7", "--json")
+        assert bytes.fromhex(json.loads(capsys.readouterr().out)["ctx"])[10] == 7
+
+    def test_ctx_hex(self, capsys: pytest.CaptureFixture[str]) -> None:
+        ctx = bytes(16) + (2).to_bytes(4, "little") + bytes(20)
+        assert ringfence("emu", str(INET_ONLY), "--ctx-hex", ctx.hex(), "--expect", "allow") == 0
+        assert ringfence("emu", str(INET_ONLY), "--ctx-hex", "00") == 2
+        assert "40 bytes" in capsys.readouterr().err
+
+    def test_bad_fields_are_usage_errors(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert ringfence("emu", str(INET_ONLY), "--field", "nosuch=1") == 2
+        assert "unknown context field" in capsys.readouterr().err
+        with pytest.raises(SystemExit) as info:
+            ringfence("emu", str(INET_ONLY), "--field", "novalue")
+        assert info.value.code == 2
+
+    def test_rejected_program_exits_3(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / "bad.asm"
+        path.write_text("ldh [0]\nret a\n")
+        assert ringfence("emu", str(path)) == 3
+        assert "not-whitelisted" in capsys.readouterr().err
