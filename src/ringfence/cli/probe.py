@@ -1,0 +1,37 @@
+"""``ringfence probe``: what this kernel's io_uring sandboxing can do, measured."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ringfence.live.probe import probe, render
+
+NAME = "probe"
+SUMMARY = "measure this kernel's io_uring restriction and cBPF filter support"
+EPILOG = """Everything irreversible (no_new_privs, task restrictions, task filters) is tried in forked children;
+the calling process is never restricted. The report names the matching kernel profile, adjusted for anything
+measured differently (e.g. "7.2+source_cow=True" for a backport of source-side copy-on-write).
+
+examples:
+  ringfence probe
+  ringfence probe --json
+
+exit codes:
+  0  success
+  5  io_uring is not available (disabled by sysctl, not built in, or not permitted)
+"""
+EXIT_UNSUPPORTED = 5
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help='print the report as JSON ("schema": 1)')
+
+
+def run(args: argparse.Namespace) -> int:
+    report = probe()
+    if args.json:
+        print(json.dumps(report.to_json(), indent=1, sort_keys=True))
+    else:
+        print(render(report))
+    return 0 if report.io_uring else EXIT_UNSUPPORTED

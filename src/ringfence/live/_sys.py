@@ -1,0 +1,251 @@
+"""The only ctypes module: raw io_uring syscalls, prctl, unshare, and mirrors of the kernel structs.
+
+Everything unsafe lives here (style anchor: seccompy's ``_syscall``). Each call exists twice: ``*_raw`` returns
+the kernel's result or the negative errno, as liburing does, for callers that record outcomes (the scenario
+backend); the plain form raises :class:`~ringfence.errors.KernelError` carrying the errno name.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import platform
+from typing import Final
+
+from ringfence.errors import KernelError
+
+# io_uring syscall numbers are shared by every architecture except alpha.
+NR_IO_URING_SETUP: Final = 425
+NR_IO_URING_ENTER: Final = 426
+NR_IO_URING_REGISTER: Final = 427
+
+PR_SET_NO_NEW_PRIVS: Final = 38
+PR_GET_NO_NEW_PRIVS: Final = 39
+CLONE_NEWNET: Final = 0x40000000
+CAP_SYS_ADMIN: Final = 21
+
+# mmap offsets and feature / enter bits of the io_uring UAPI
+IORING_OFF_SQ_RING: Final = 0
+IORING_OFF_CQ_RING: Final = 0x8000000
+IORING_OFF_SQES: Final = 0x10000000
+IORING_FEAT_SINGLE_MMAP: Final = 1 << 0
+IORING_FEAT_EXT_ARG: Final = 1 << 8
+IORING_ENTER_GETEVENTS: Final = 1 << 0
+IORING_ENTER_SQ_WAKEUP: Final = 1 << 1
+IORING_ENTER_EXT_ARG: Final = 1 << 3
+IORING_SQ_NEED_WAKEUP: Final = 1 << 0
+IO_URING_OP_SUPPORTED: Final = 1 << 0
+
+if platform.machine() not in ("x86_64", "aarch64"):  # pragma: no cover - the project models 64-bit Linux
+    raise ImportError(f"ringfence.live supports x86_64 and aarch64, not {platform.machine()}")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+_prctl = _libc.prctl
+_prctl.restype = ctypes.c_int
+_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_mprotect = _libc.mprotect
+_mprotect.restype = ctypes.c_int
+_mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+_unshare = _libc.unshare
+_unshare.restype = ctypes.c_int
+_unshare.argtypes = [ctypes.c_int]
+
+u8, u16, u32, s32, u64, s64 = (ctypes.c_uint8, ctypes.c_uint16, ctypes.c_uint32, ctypes.c_int32, ctypes.c_uint64,
+                               ctypes.c_int64)
+
+
+class SqringOffsets(ctypes.Structure):
+    """``struct io_sqring_offsets`` (40 bytes)."""
+
+    _fields_ = [("head", u32), ("tail", u32), ("ring_mask", u32), ("ring_entries", u32), ("flags", u32),
+                ("dropped", u32), ("array", u32), ("resv1", u32), ("user_addr", u64)]
+
+
+class CqringOffsets(ctypes.Structure):
+    """``struct io_cqring_offsets`` (40 bytes)."""
+
+    _fields_ = [("head", u32), ("tail", u32), ("ring_mask", u32), ("ring_entries", u32), ("overflow", u32),
+                ("cqes", u32), ("flags", u32), ("resv1", u32), ("user_addr", u64)]
+
+
+class Params(ctypes.Structure):
+    """``struct io_uring_params`` (120 bytes): in: flags; out: sizes, features and mmap offsets."""
+
+    _fields_ = [("sq_entries", u32), ("cq_entries", u32), ("flags", u32), ("sq_thread_cpu", u32),
+                ("sq_thread_idle", u32), ("features", u32), ("wq_fd", u32), ("resv", u32 * 3),
+                ("sq_off", SqringOffsets), ("cq_off", CqringOffsets)]
+
+
+class Sqe(ctypes.Structure):
+    """``struct io_uring_sqe`` (64 bytes), unions flattened to the member each opcode here uses."""
+
+    _fields_ = [("opcode", u8), ("flags", u8), ("ioprio", u16), ("fd", s32), ("off", u64), ("addr", u64),
+                ("len", u32), ("op_flags", u32), ("user_data", u64), ("buf_index", u16), ("personality", u16),
+                ("file_index", s32), ("addr3", u64), ("pad2", u64)]
+
+
+class Cqe(ctypes.Structure):
+    """``struct io_uring_cqe`` (16 bytes)."""
+
+    _fields_ = [("user_data", u64), ("res", s32), ("flags", u32)]
+
+
+class ProbeOp(ctypes.Structure):
+    """``struct io_uring_probe_op`` (8 bytes)."""
+
+    _fields_ = [("op", u8), ("resv", u8), ("flags", u16), ("resv2", u32)]
+
+
+PROBE_OPS: Final = 256
+
+
+class Probe(ctypes.Structure):
+    """``struct io_uring_probe`` with room for every possible opcode."""
+
+    _fields_ = [("last_op", u8), ("ops_len", u8), ("resv", u16), ("resv2", u32 * 3), ("ops", ProbeOp * PROBE_OPS)]
+
+
+class KernelTimespec(ctypes.Structure):
+    _fields_ = [("tv_sec", s64), ("tv_nsec", s64)]
+
+
+class GeteventsArg(ctypes.Structure):
+    """``struct io_uring_getevents_arg``, passed with ``IORING_ENTER_EXT_ARG`` to bound a wait."""
+
+    _fields_ = [("sigmask", u64), ("sigmask_sz", u32), ("min_wait_usec", u32), ("ts", u64)]
+
+
+class Iovec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+class OpenHow(ctypes.Structure):
+    """``struct open_how`` for OPENAT2 (24 bytes)."""
+
+    _fields_ = [("flags", u64), ("mode", u64), ("resolve", u64)]
+
+
+class QueryHeader(ctypes.Structure):
+    """``struct io_uring_query_hdr`` of ``IORING_REGISTER_QUERY`` (40 bytes)."""
+
+    _fields_ = [("next_entry", u64), ("query_data", u64), ("query_op", u32), ("size", u32), ("result", s32),
+                ("resv", u32 * 3)]
+
+
+class QueryOpcodes(ctypes.Structure):
+    """Query op 0 (``IO_URING_QUERY_OPCODES``); the tail is room for fields newer kernels add."""
+
+    _fields_ = [("nr_request_opcodes", u32), ("nr_register_opcodes", u32), ("feature_flags", u64),
+                ("ring_setup_flags", u64), ("enter_flags", u64), ("sqe_flags", u64), ("more", u64 * 8)]
+
+
+for _t, _n in ((SqringOffsets, 40), (CqringOffsets, 40), (Params, 120), (Sqe, 64), (Cqe, 16), (ProbeOp, 8),
+               (GeteventsArg, 24), (OpenHow, 24), (QueryHeader, 40)):
+    if ctypes.sizeof(_t) != _n:  # pragma: no cover - guards the declarations
+        raise AssertionError(f"{_t.__name__} is {ctypes.sizeof(_t)} bytes, expected {_n}")
+
+
+def address(obj: ctypes.Array[ctypes.c_char] | ctypes.Structure | ctypes.Array[Iovec] | None) -> int:
+    """The user address of a ctypes object, or 0 (NULL) for None."""
+    return 0 if obj is None else ctypes.addressof(obj)
+
+
+def _raw(nr: int, *args: int) -> int:
+    result = int(_syscall(ctypes.c_long(nr), *(ctypes.c_long(a) for a in args)))
+    return -ctypes.get_errno() if result == -1 else result
+
+
+def _checked(result: int, operation: str) -> int:
+    if result < 0:
+        raise KernelError(-result, operation)
+    return result
+
+
+def setup_raw(entries: int, params: Params) -> int:
+    """``io_uring_setup``: the new ring fd, or ``-errno``."""
+    return _raw(NR_IO_URING_SETUP, entries, ctypes.addressof(params))
+
+
+def setup(entries: int, params: Params) -> int:
+    return _checked(setup_raw(entries, params), "io_uring_setup")
+
+
+def enter_raw(fd: int, to_submit: int, min_complete: int, flags: int, *, arg: int = 0, argsz: int = 0) -> int:
+    """``io_uring_enter``: SQEs consumed (or events), or ``-errno``."""
+    return _raw(NR_IO_URING_ENTER, fd, to_submit, min_complete, flags, arg, argsz)
+
+
+def enter(fd: int, to_submit: int, min_complete: int, flags: int, *, arg: int = 0, argsz: int = 0) -> int:
+    return _checked(enter_raw(fd, to_submit, min_complete, flags, arg=arg, argsz=argsz), "io_uring_enter")
+
+
+def register_raw(fd: int, opcode: int, arg: int, nr_args: int) -> int:
+    """``io_uring_register`` (``fd == -1`` is the blind, per-task path): result or ``-errno``."""
+    return _raw(NR_IO_URING_REGISTER, fd, opcode & 0xFFFFFFFF, arg, nr_args)
+
+
+def register(fd: int, opcode: int, arg: int, nr_args: int, operation: str = "") -> int:
+    return _checked(register_raw(fd, opcode, arg, nr_args), operation or f"io_uring_register(op {opcode & 0x7fffffff})")
+
+
+class ReadOnlyPage:
+    """A private page holding ``data`` that nobody can write, not even the kernel on the caller's behalf.
+
+    Passing a structure from here shows whether the kernel *tries* to write into it: the write faults and the
+    call fails with ``EFAULT`` at that point instead.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        if len(data) > mmap.PAGESIZE:
+            raise ValueError("more than one page")
+        self._map = mmap.mmap(-1, mmap.PAGESIZE)
+        self._map.write(data)
+        view = ctypes.c_char.from_buffer(self._map)
+        self.address = ctypes.addressof(view)
+        del view  # release the buffer export so that the mapping can be closed later
+        if _mprotect(self.address, mmap.PAGESIZE, mmap.PROT_READ) != 0:
+            raise KernelError(ctypes.get_errno(), "mprotect")
+
+    def close(self) -> None:
+        self._map.close()
+
+
+def set_no_new_privs() -> None:
+    """``prctl(PR_SET_NO_NEW_PRIVS, 1)`` for the calling thread (irreversible; inherited by its children)."""
+    if _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise KernelError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def no_new_privs() -> bool:
+    """Whether the calling thread has no_new_privs."""
+    result = _prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+    if result < 0:
+        raise KernelError(ctypes.get_errno(), "prctl(PR_GET_NO_NEW_PRIVS)")
+    return bool(result)
+
+
+def unshare(flags: int) -> None:
+    """``unshare(2)`` for the calling thread."""
+    if _unshare(flags) != 0:
+        raise KernelError(ctypes.get_errno(), f"unshare({flags:#x})")
+
+
+def effective_caps() -> int:
+    """The calling thread's effective capability mask (``CapEff`` of ``/proc/thread-self/status``)."""
+    with open("/proc/thread-self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return int(line.split()[1], 16)
+    raise RuntimeError("no CapEff line in /proc/thread-self/status")  # pragma: no cover
+
+
+def has_cap_sys_admin() -> bool:
+    return bool(effective_caps() >> CAP_SYS_ADMIN & 1)
+
+
+def netns_inode() -> int:
+    """Inode of the calling thread's network namespace: equal inodes mean the same namespace."""
+    return os.stat("/proc/thread-self/ns/net").st_ino

@@ -1,0 +1,162 @@
+"""Agents: one per scenario task, each a real OS thread in a forked process, driven over a control channel.
+
+An agent waits for one step at a time, performs it and replies. ``fork`` makes the agent fork (the child
+becomes the agent of the new task, with a channel created before the fork and handed to the coordinator through
+``SCM_RIGHTS``), ``thread`` starts a ``threading.Thread`` agent in the same process, and ``exec`` re-executes
+``python -m ringfence.live.agent`` with the channel kept open, so the agent goes on in the new program image.
+Agent code never returns into the code that forked it: every process leaves through ``os._exit``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ringfence.errors import KernelError
+from ringfence.live import _sys, wire
+from ringfence.live.netns import enter_private_netns
+from ringfence.live.perform import PERFORMERS, AgentProcess, Reply
+from ringfence.live.resources import Resources
+from ringfence.scenario import steps as s
+
+
+def serve(proc: AgentProcess, chan: socket.socket, task: str) -> None:
+    """Answer step messages until told to exit or the coordinator goes away."""
+    while True:
+        try:
+            msg, fds = wire.recv(chan)
+        except (wire.ChannelClosedError, OSError):
+            return
+        for fd in fds:
+            os.close(fd)
+        if msg.get("op") == "exit":
+            wire.send(chan, {"ok": True})
+            return
+        out_fds: list[socket.socket] = []
+        try:
+            step = wire.decode_step(msg["step"])
+            if isinstance(step, s.Fork):
+                reply = _fork(proc, chan, step, out_fds)
+            elif isinstance(step, s.SpawnThread):
+                reply = _thread(proc, step, out_fds)
+            elif isinstance(step, s.Exec):
+                reply = _exec(proc, chan, task)
+            else:
+                reply = PERFORMERS[type(step)](proc, step)
+        except Exception as exc:  # the scenario cannot be performed: report, keep serving
+            reply = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
+        wire.send(chan, reply, [f.fileno() for f in out_fds])
+        for f in out_fds:
+            f.close()
+
+
+def _fork(proc: AgentProcess, chan: socket.socket, step: s.Fork, out: list[socket.socket]) -> Reply:
+    coord_end, agent_end = wire.channel_pair()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its own channel
+        code = 0
+        try:
+            coord_end.close()
+            for other in list(proc.channels.values()):
+                other.close()
+            proc.channels = {agent_end.fileno(): agent_end}
+            serve(proc, agent_end, step.child)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    agent_end.close()
+    out.append(coord_end)
+    return {"result": "ok", "raw": {"pid": pid}}
+
+
+def _thread(proc: AgentProcess, step: s.SpawnThread, out: list[socket.socket]) -> Reply:
+    coord_end, agent_end = wire.channel_pair()
+    proc.channels[agent_end.fileno()] = agent_end
+    t = threading.Thread(target=serve, args=(proc, agent_end, step.thread), name=f"agent-{step.thread}",
+                         daemon=True)
+    t.start()
+    out.append(coord_end)
+    return {"result": "ok", "raw": {"tid": t.native_id}}
+
+
+def _exec(proc: AgentProcess, chan: socket.socket, task: str) -> Reply:
+    """Replace the program image; on success the new image sends this step's reply."""
+    state = {"task": task, "channel": chan.fileno(), "tmp": proc.resources.tmp, "fds": proc.resources.fds,
+             "outside_netns": proc.outside_netns}
+    os.set_inheritable(chan.fileno(), True)
+    proc.resources.make_inheritable()
+    # -S skips site (seconds under TCG); the package is found through PYTHONPATH instead, stdlib is enough
+    env = {**os.environ, "PYTHONPATH": _PACKAGE_ROOT}
+    try:
+        os.execve(sys.executable, [sys.executable, "-S", "-m", "ringfence.live.agent", json.dumps(state)], env)
+    except OSError as exc:
+        os.set_inheritable(chan.fileno(), False)
+        return {"result": KernelError(exc.errno or 1, "execve").name, "raw": {}}
+    raise AssertionError("execv returned")  # pragma: no cover
+
+
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def _quiet_signals() -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children of agents are reaped automatically
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
+def spawn_root_agent(tmp: str, *, netns: bool) -> tuple[int, socket.socket]:
+    """Fork the first agent (task ``main``); returns its pid and the coordinator's end of its channel.
+
+    Its first message is ``{"ready": true, ...}`` or ``{"error": ...}`` (e.g. no private network namespace).
+    """
+    coord_end, agent_end = wire.channel_pair()
+    outside = _sys.netns_inode()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the agent
+        code = 0
+        try:
+            coord_end.close()
+            _quiet_signals()
+            try:
+                inode = enter_private_netns() if netns else outside
+                os.chdir(tmp)
+                proc = AgentProcess(Resources.open(tmp), outside, channels={agent_end.fileno(): agent_end})
+            except Exception as exc:
+                wire.send(agent_end, {"error": f"agent setup failed: {type(exc).__name__}: {exc}"})
+                raise
+            wire.send(agent_end, {"ready": True, "pid": os.getpid(), "netns": inode, "private_netns": netns})
+            serve(proc, agent_end, "main")
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    agent_end.close()
+    return pid, coord_end
+
+
+def main(argv: list[str]) -> int:
+    """Entry point after ``exec``: rebuild the process state, answer the exec step, serve on."""
+    state: dict[str, Any] = json.loads(argv[0])
+    _quiet_signals()
+    chan = socket.socket(fileno=int(state["channel"]))
+    os.set_inheritable(chan.fileno(), False)
+    fds = {str(k): int(v) for k, v in state["fds"].items()}
+    for fd in fds.values():
+        os.set_inheritable(fd, False)
+    proc = AgentProcess(Resources(str(state["tmp"]), fds), int(state["outside_netns"]),
+                        channels={chan.fileno(): chan})
+    wire.send(chan, {"result": "ok", "raw": {"pid": os.getpid(), "no_new_privs": _sys.no_new_privs()}})
+    serve(proc, chan, str(state["task"]))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os._exit(main(sys.argv[1:]))

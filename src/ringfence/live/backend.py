@@ -1,0 +1,247 @@
+"""``LiveBackend``: scenarios on the real kernel, every one in fresh processes, driven step by step.
+
+The calling process is only the coordinator: it never restricts itself (task restrictions are permanent). It
+forks one agent for task ``main`` and then sends each step, in scenario order, to the agent of the step's task,
+waiting for the reply before the next step. Agents that hang are killed and the run ends with an error in the
+transcript rather than a hang. Scenarios that may connect (``requires`` has ``netns``, or any CONNECT) run in a
+private network namespace with only loopback up; if that cannot be created they do not run at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ringfence.abi.opcodes import SqeOp
+from ringfence.abi.profiles import KernelProfile
+from ringfence.live import _sys, wire
+from ringfence.live.agent import spawn_root_agent
+from ringfence.live.child import ChildError, run_in_child
+from ringfence.live.probe import probed_profile
+from ringfence.scenario import steps as s
+from ringfence.scenario.transcript import StepResult, SubmitResult, Transcript
+
+STEP_TIMEOUT = 20.0
+EXEC_TIMEOUT = 60.0
+EXIT_GRACE = 2.0
+
+
+def needs_netns(scenario: s.Scenario) -> bool:
+    """Whether a scenario must run in a private network namespace: it says so, or it contains a CONNECT."""
+    return "netns" in scenario.requires or any(
+        isinstance(step, s.Submit) and any(q.opcode == SqeOp.CONNECT for q in step.sqes) for step in scenario.steps)
+
+
+def _netns_works() -> bool:
+    def attempt() -> bool:
+        _sys.unshare(_sys.CLONE_NEWNET)
+        return True
+
+    try:
+        return bool(run_in_child(attempt, timeout=10))
+    except ChildError:
+        return False
+
+
+@dataclass(slots=True)
+class _Agent:
+    task: str
+    chan: socket.socket
+    pid: int
+
+
+class _Session:
+    """The agents of one scenario run, their processes, and the scenario's temp directory."""
+
+    def __init__(self, scenario: s.Scenario, *, step_timeout: float, exec_timeout: float) -> None:
+        self.scenario = scenario
+        self.step_timeout = step_timeout
+        self.exec_timeout = exec_timeout
+        self.tmp = tempfile.mkdtemp(prefix="ringfence-live-")
+        os.chmod(self.tmp, 0o777)  # an agent may drop to an unprivileged uid and still create files here
+        self.agents: dict[str, _Agent] = {}
+        self.order: list[str] = []
+        self.pidfds: dict[int, int] = {}
+        self.root_pid: int | None = None
+        self.ring_names: set[str] = set()
+        self.process_of: dict[str, int] = {"main": 0}   # task -> process number, for the exec rule
+        self.processes = 1
+
+    def start(self) -> str | None:
+        """Fork the first agent; an error string if it could not be set up."""
+        private = needs_netns(self.scenario)
+        pid, chan = spawn_root_agent(self.tmp, netns=private)
+        self.root_pid = pid
+        self._track(pid)
+        self._add("main", chan, pid)
+        try:
+            hello, _ = wire.recv(chan, self.step_timeout)
+        except (TimeoutError, wire.ChannelClosedError) as exc:
+            return f"first agent did not start: {exc}"
+        if "error" in hello:
+            return str(hello["error"])
+        if private and hello.get("netns") == _sys.netns_inode():  # belt and braces: never connect from here
+            return "first agent is still in the coordinator's network namespace"
+        return None
+
+    def _track(self, pid: int) -> None:
+        if pid not in self.pidfds:
+            with contextlib.suppress(ProcessLookupError):
+                self.pidfds[pid] = os.pidfd_open(pid)
+
+    def _add(self, task: str, chan: socket.socket, pid: int) -> None:
+        self.agents[task] = _Agent(task, chan, pid)
+        self.order.append(task)
+
+    def check(self, index: int, step: s.Step) -> str | None:
+        """Scenario rules the model enforces too: names must exist, be unique, and exec needs a lone thread.
+
+        A ring that was created but is not open in the acting process is the kernel's business (``EBADF``).
+        """
+        if step.task not in self.process_of:
+            return f"step {index}: no task named {step.task!r} exists at this point"
+        ring = getattr(step, "ring", None)
+        if isinstance(step, s.CreateRing):
+            if not step.ring or step.ring in self.ring_names:
+                return f"step {index}: ring name {step.ring!r} is empty or already used"
+            self.ring_names.add(step.ring)
+        elif ring is not None and ring not in self.ring_names:
+            return f"step {index}: unknown ring {ring!r}"
+        if isinstance(step, (s.Fork, s.SpawnThread)):
+            name = step.child if isinstance(step, s.Fork) else step.thread
+            if not name or name in self.process_of:
+                return f"step {index}: task name {name!r} is empty or already used"
+            if isinstance(step, s.Fork):
+                self.process_of[name] = self.processes
+                self.processes += 1
+            else:
+                self.process_of[name] = self.process_of[step.task]
+        if isinstance(step, s.Exec):
+            threads = [t for t, p in self.process_of.items() if p == self.process_of[step.task]]
+            if len(threads) != 1:
+                return f"step {index}: exec by {step.task}: its process has {len(threads)} threads"
+        return None
+
+    def step(self, index: int, step: s.Step) -> tuple[StepResult | None, str | None]:
+        """Perform one step: its result, or an error that ends the run."""
+        problem = self.check(index, step)
+        if problem is not None:
+            return None, problem
+        agent = self.agents[step.task]
+        timeout = self.exec_timeout if isinstance(step, s.Exec) else self.step_timeout
+        try:
+            wire.send(agent.chan, {"op": "step", "index": index, "step": wire.encode_step(step)})
+            reply, fds = wire.recv(agent.chan, timeout)
+        except TimeoutError:
+            return None, f"step {index} ({type(step).__name__}, task {step.task}): agent did not answer within " \
+                         f"{timeout:g} s; killed"
+        except (wire.ChannelClosedError, OSError) as exc:
+            return None, f"step {index} ({type(step).__name__}, task {step.task}): agent died ({exc})"
+        if "error" in reply:
+            for fd in fds:
+                os.close(fd)
+            return None, f"step {index} ({type(step).__name__}, task {step.task}): {reply['error']}"
+        raw: dict[str, Any] = dict(reply.get("raw", {}))
+        if isinstance(step, (s.Fork, s.SpawnThread)):
+            name = step.child if isinstance(step, s.Fork) else step.thread
+            if len(fds) != 1:
+                return None, f"step {index}: agent sent {len(fds)} channels for the new task"
+            pid = int(raw.get("pid", agent.pid))
+            self._track(pid)
+            self._add(name, socket.socket(fileno=fds[0]), pid)
+        elif isinstance(step, s.Exec):
+            agent.pid = int(raw.get("pid", agent.pid))
+        res = reply["result"]
+        result = SubmitResult(res["submitted"], tuple((int(u), str(o)) for u, o in res["cqes"])) \
+            if isinstance(res, dict) else str(res)
+        return StepResult(index, _kind(step), step.task, result, reply.get("pdu_size_out"), raw), None
+
+    def close(self) -> None:
+        """Ask every agent to exit, then kill whatever is left, reap, and remove the temp directory."""
+        for task in reversed(self.order):
+            agent = self.agents[task]
+            try:
+                wire.send(agent.chan, {"op": "exit"})
+                wire.recv(agent.chan, 0.5)
+            except (TimeoutError, wire.ChannelClosedError, OSError):
+                pass
+            agent.chan.close()
+        deadline = time.monotonic() + EXIT_GRACE
+        for pidfd in self.pidfds.values():
+            left = max(deadline - time.monotonic(), 0)
+            if not select.select([pidfd], [], [], left)[0]:
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        if self.root_pid is not None:
+            os.waitpid(self.root_pid, 0)
+        for pidfd in self.pidfds.values():
+            os.close(pidfd)
+        self.pidfds.clear()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def kill_all(self) -> None:
+        for pidfd in self.pidfds.values():
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+
+
+def _kind(step: s.Step) -> str:
+    """The step's ``do`` name, as transcripts show it."""
+    return {s.SetNoNewPrivs: "nnp", s.DropPrivileges: "drop_privileges", s.Fork: "fork", s.SpawnThread: "thread",
+            s.Exec: "exec", s.CreateRing: "ring", s.CloseRing: "close", s.EnableRing: "enable",
+            s.Restrict: "restrict", s.Filter: "filter", s.Register: "register",
+            s.Submit: "submit"}.get(type(step), type(step).__name__)
+
+
+class LiveBackend:
+    """The host kernel (or the VM's) as a :class:`ringfence.scenario.backend.Backend`."""
+
+    name = "live"
+
+    def __init__(self, *, step_timeout: float = STEP_TIMEOUT, exec_timeout: float = EXEC_TIMEOUT) -> None:
+        self.step_timeout = step_timeout
+        self.exec_timeout = exec_timeout
+        self._features: frozenset[str] | None = None
+
+    @property
+    def profile(self) -> KernelProfile:
+        """The probed profile of the running kernel (probed once per process)."""
+        return probed_profile()[1]
+
+    def features(self) -> frozenset[str]:
+        if self._features is None:
+            out = set()
+            if _netns_works():
+                out.add("netns")
+            if os.geteuid() == 0:
+                out.add("unprivileged")  # root can drop to an unprivileged uid
+            self._features = frozenset(out)
+        return self._features
+
+    def run(self, scenario: s.Scenario) -> Transcript:
+        """Run every step in order in fresh agents; the first failure to perform a step ends the run."""
+        kernel = os.uname().release
+        session = _Session(scenario, step_timeout=self.step_timeout, exec_timeout=self.exec_timeout)
+        results: list[StepResult] = []
+        error: str | None = None
+        try:
+            error = session.start()
+            if error is None:
+                for index, step in enumerate(scenario.steps):
+                    result, error = session.step(index, step)
+                    if error is not None:
+                        session.kill_all()
+                        break
+                    if result is not None:
+                        results.append(result)
+        finally:
+            session.close()
+        return Transcript(scenario.name, self.name, kernel, tuple(results), error)

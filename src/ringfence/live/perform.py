@@ -1,0 +1,250 @@
+"""Perform one scenario step on the real kernel, in the agent that owns the step's task.
+
+Each function returns a reply: ``{"result": outcome-or-submit-table, "pdu_size_out": int?, "raw": {...}}``.
+Kernel errors are outcomes, never exceptions; an exception here means the scenario cannot be performed (an
+unknown resource, a CONNECT outside a private network namespace) and ends the run with an error.
+Fork, thread and exec change the agent structure and live in :mod:`ringfence.live.agent`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ringfence.abi.layout import BpfFilterReg, Restriction
+from ringfence.abi.opcodes import REGISTER_USE_REGISTERED_RING, RegisterOp, SqeFlag, SqeOp
+from ringfence.errors import KernelError, ScenarioError
+from ringfence.live import _sys, sqes
+from ringfence.live.netns import assert_private
+from ringfence.live.resources import Resources
+from ringfence.live.ring import (
+    Ring,
+    register_bpf_filter,
+    register_restrictions,
+    register_task_restrictions,
+    wrote_back,
+)
+from ringfence.scenario import steps as s
+from ringfence.scenario.transcript import outcome_of
+
+Reply = dict[str, Any]
+_FD_MAKERS = frozenset({SqeOp.SOCKET, SqeOp.OPENAT, SqeOp.OPENAT2})
+
+
+@dataclass(slots=True)
+class AgentProcess:
+    """What all agents (threads) of one process share: rings by name, resources, open control channels."""
+
+    resources: Resources
+    outside_netns: int
+    rings: dict[str, Ring] = field(default_factory=dict)
+    channels: dict[int, socket.socket] = field(default_factory=dict)
+    fd_makers: dict[tuple[str, int], int] = field(default_factory=dict)  # (ring, user_data) -> opcode
+    extra_fds: list[int] = field(default_factory=list)                  # eventfds and the like
+
+
+def _outcome(result: int, **raw: Any) -> Reply:
+    return {"result": outcome_of(result), "raw": {"res": result, **raw}}
+
+
+#: A descriptor number that is never open: for rings this process does not hold, the kernel gets this, so its
+#: own checks decide (an out-of-range opcode is EINVAL before the fd is looked at, §4.1).
+NOT_OPEN = -2
+
+
+def _fd_of(proc: AgentProcess, ring: str | None) -> int:
+    """-1 for the task (blind), the ring's fd, or :data:`NOT_OPEN` if this process has no such ring open."""
+    if ring is None:
+        return -1
+    r = proc.rings.get(ring)
+    return NOT_OPEN if r is None else r.fd
+
+
+def do_nnp(proc: AgentProcess, step: s.SetNoNewPrivs) -> Reply:
+    try:
+        _sys.set_no_new_privs()
+    except KernelError as exc:
+        return {"result": exc.name, "raw": {}}
+    return {"result": "ok", "raw": {}}
+
+
+def do_drop_privileges(proc: AgentProcess, step: s.DropPrivileges) -> Reply:
+    """Process-wide (glibc applies set*id to every thread): the process loses CAP_SYS_ADMIN."""
+    try:
+        os.setgroups([])
+        os.setresgid(step.uid, step.uid, step.uid)
+        os.setresuid(step.uid, step.uid, step.uid)
+    except OSError as exc:
+        return {"result": KernelError(exc.errno or 1, "setresuid").name, "raw": {}}
+    return {"result": "ok", "raw": {"caps": _sys.effective_caps()}}
+
+
+def do_ring(proc: AgentProcess, step: s.CreateRing) -> Reply:
+    try:
+        ring = Ring.setup(step.entries, step.setup_flags)
+    except KernelError as exc:
+        return {"result": exc.name, "raw": {"errno": exc.errno}}
+    proc.rings[step.ring] = ring
+    return {"result": "ok", "raw": {"fd": ring.fd, "features": ring.features, "sq_entries": ring.sq_entries}}
+
+
+def do_close(proc: AgentProcess, step: s.CloseRing) -> Reply:
+    ring = proc.rings.pop(step.ring, None)
+    if ring is None:
+        return {"result": "EBADF", "raw": {"not_open": step.ring}}  # close(2) of a descriptor not open
+    ring.close()
+    return {"result": "ok", "raw": {}}
+
+
+def do_enable(proc: AgentProcess, step: s.EnableRing) -> Reply:
+    return _outcome(_sys.register_raw(_fd_of(proc, step.ring), RegisterOp.ENABLE_RINGS, 0, 0))
+
+
+def do_restrict(proc: AgentProcess, step: s.Restrict) -> Reply:
+    records = [Restriction(r.kind & 0xFFFF, r.value & 0xFF) for r in step.records]
+    if step.ring is None:
+        return _outcome(register_task_restrictions(
+            records, nr_args=1 if step.nr_args is None else step.nr_args, null=step.null,
+            flags=step.header_flags, resv=step.header_resv, nr_res=step.nr_res))
+    return _outcome(register_restrictions(_fd_of(proc, step.ring), records, nr_args=step.nr_args, null=step.null))
+
+
+def do_filter(proc: AgentProcess, step: s.Filter) -> Reply:
+    fd = _fd_of(proc, step.ring)
+    length = len(step.program) // 8 if step.filter_len is None else step.filter_len
+    reg = BpfFilterReg(step.opcode & 0xFFFFFFFF, length & 0xFFFFFFFF, 0, step.flags & 0xFFFFFFFF,
+                       step.pdu_size & 0xFF, step.cmd_type & 0xFFFF, step.cmd_flags & 0xFFFF, step.resv & 0xFFFFFFFF,
+                       bytes(step.filter_resv), step.resv2)
+    program = None if step.null_program else step.program
+    nr_args = 1 if step.nr_args is None else step.nr_args
+    result, pdu = register_bpf_filter(fd, reg, program, nr_args=nr_args)
+    written = wrote_back(fd, reg, program, nr_args, result)
+    reply = _outcome(result, pdu_size_in=step.pdu_size, wrote_back=written)
+    reply["pdu_size_out"] = pdu  # the byte after the call: the kernel's size if written back, else the input
+    return reply
+
+
+def _register_args(proc: AgentProcess, step: s.Register, keep: list[object]) -> tuple[int, int]:
+    """``(arg address, nr_args)`` for the register opcodes that take real arguments; NULL/0 for the rest."""
+    op = step.opcode
+    if op == RegisterOp.BUFFERS:
+        buf = ctypes.create_string_buffer(4096)
+        iov = (_sys.Iovec * 1)()
+        iov[0].iov_base, iov[0].iov_len = ctypes.addressof(buf), 4096
+        keep += [buf, iov]
+        return ctypes.addressof(iov), 1
+    if op == RegisterOp.FILES:
+        fds = [proc.resources.fd(f) for f in step.files]
+        arr = (ctypes.c_int32 * max(len(fds), 1))(*fds)
+        keep.append(arr)
+        return ctypes.addressof(arr), len(fds)
+    if op in (RegisterOp.EVENTFD, RegisterOp.EVENTFD_ASYNC):
+        efd = os.eventfd(0, os.EFD_CLOEXEC)
+        proc.extra_fds.append(efd)
+        val = ctypes.c_int32(efd)
+        keep.append(val)
+        return ctypes.addressof(val), 1
+    if op == RegisterOp.PROBE:
+        probe = _sys.Probe()
+        keep.append(probe)
+        return ctypes.addressof(probe), _sys.PROBE_OPS
+    if op == RegisterOp.QUERY:
+        data, hdr = _sys.QueryOpcodes(), _sys.QueryHeader()
+        hdr.query_data, hdr.size = ctypes.addressof(data), ctypes.sizeof(data)
+        keep += [data, hdr]
+        return ctypes.addressof(hdr), 0
+    if op == RegisterOp.RING_FDS:
+        upd = (ctypes.c_uint32 * 4)(0xFFFFFFFF, 0, 0, 0)  # io_uring_rsrc_update: offset -1 = any free slot
+        ring = proc.rings.get(step.ring or "")
+        ctypes.c_uint64.from_buffer(upd, 8).value = ring.fd if ring else 0xFFFFFFFF
+        keep.append(upd)
+        return ctypes.addressof(upd), 1
+    return 0, 0
+
+
+def do_register(proc: AgentProcess, step: s.Register) -> Reply:
+    opcode = step.opcode
+    if step.registered_ring_index is not None:
+        fd = step.registered_ring_index
+        opcode |= REGISTER_USE_REGISTERED_RING
+    else:
+        fd = _fd_of(proc, step.ring)
+    keep: list[object] = []
+    arg, nr = _register_args(proc, step, keep)
+    result = _sys.register_raw(fd, opcode, arg, nr)
+    raw: dict[str, Any] = {"res": result}
+    if step.opcode == RegisterOp.QUERY and result >= 0:
+        raw["query_result"] = keep[1].result  # type: ignore[attr-defined]
+    if step.opcode == RegisterOp.RING_FDS and result >= 0:
+        raw["ring_index"] = keep[0][0]  # type: ignore[index]
+    return {"result": outcome_of(result), "raw": raw}
+
+
+def _prepare(proc: AgentProcess, ring_name: str, sqe: s.Sqe) -> sqes.Prepared:
+    """The SQE for one scenario submission, with everything it points at."""
+    op, ud, flags, res = sqe.opcode, sqe.user_data, sqe.flags, proc.resources
+    fixed = bool(flags & SqeFlag.FIXED_FILE)
+    fd = sqe.fd if (fixed and isinstance(sqe.fd, int)) else res.fd(sqe.fd)
+    if op in _FD_MAKERS:
+        proc.fd_makers[(ring_name, ud)] = op
+    if op == SqeOp.NOP:
+        return sqes.nop(ud, flags)
+    if op in (SqeOp.READ, SqeOp.WRITE):
+        return sqes.rw(op, fd, sqe.length, user_data=ud, flags=flags)
+    if op in (SqeOp.READV, SqeOp.WRITEV):
+        return sqes.rwv(op, fd, sqe.length, user_data=ud, flags=flags)
+    if op == SqeOp.FSYNC:
+        return sqes.fsync(fd, user_data=ud, flags=flags)
+    if op == SqeOp.SOCKET:
+        return sqes.socket_(sqe.family, sqe.type, sqe.protocol, user_data=ud, flags=flags)
+    if op == SqeOp.OPENAT:
+        return sqes.openat(fd, res.path(sqe.path), sqe.open_flags, sqe.mode, user_data=ud, flags=flags)
+    if op == SqeOp.OPENAT2:
+        return sqes.openat2(fd, res.path(sqe.path), sqe.open_flags, sqe.mode, sqe.resolve, user_data=ud,
+                             flags=flags)
+    if op == SqeOp.CONNECT:
+        assert_private(proc.outside_netns)
+        sock = socket.socket(sqe.family, sqe.type or socket.SOCK_STREAM)
+        addr = res.path(sqe.addr) if sqe.addr_family == socket.AF_UNIX else sqe.addr
+        prepared = sqes.connect(sock.fileno(), sqe.addr_family, addr, sqe.port, user_data=ud, flags=flags,
+                                addr_len=sqe.addr_len)
+        prepared.keep.append(sock)  # closed once the request has completed
+        return prepared
+    raise ScenarioError(f"the live backend cannot build SQEs for opcode {SqeOp(op).name if op < len(SqeOp) else op}")
+
+
+def do_submit(proc: AgentProcess, step: s.Submit) -> Reply:
+    ring = proc.rings.get(step.ring)
+    if ring is None:  # not open here: io_uring_enter on a descriptor that is not open
+        result = _sys.enter_raw(NOT_OPEN, len(step.sqes), 0, 0)
+        return {"result": {"submitted": outcome_of(result), "cqes": []}, "raw": {"not_open": step.ring,
+                                                                                "submitted": result}}
+    for sqe in step.sqes:
+        ring.queue(_prepare(proc, step.ring, sqe))
+    submitted = ring.submit()
+    completions = ring.wait() if submitted >= 0 else []
+    for c in completions:
+        if proc.fd_makers.pop((step.ring, c.user_data), None) is not None and c.res >= 0:
+            os.close(c.res)
+    cqes = sorted((c.user_data, outcome_of(c.res)) for c in completions)
+    return {"result": {"submitted": submitted if submitted >= 0 else outcome_of(submitted),
+                       "cqes": [list(c) for c in cqes]},
+            "raw": {"submitted": submitted, "cqes": [[c.user_data, c.res, c.flags] for c in completions],
+                    "pending_after": ring.pending}}
+
+
+PERFORMERS: dict[type[s.Step], Callable[[AgentProcess, Any], Reply]] = {
+    s.SetNoNewPrivs: do_nnp,
+    s.DropPrivileges: do_drop_privileges,
+    s.CreateRing: do_ring,
+    s.CloseRing: do_close,
+    s.EnableRing: do_enable,
+    s.Restrict: do_restrict,
+    s.Filter: do_filter,
+    s.Register: do_register,
+    s.Submit: do_submit,
+}

@@ -1,0 +1,325 @@
+"""What the running kernel's io_uring sandboxing can do, measured rather than guessed from the version.
+
+Everything reversible (rings, ring filters, QUERY) is tried in-process on throwaway rings; everything
+irreversible (no_new_privs, task restrictions, task filters) only in forked children, so probing never leaves
+the caller restricted. The result names the matching :mod:`ringfence.abi.profiles` profile, adjusted for every
+probed difference (a backported source-side COW, say).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from ringfence.abi.layout import BpfFilterReg, Restriction, SockFilter
+from ringfence.abi.opcodes import RegisterOp, RestrictionOp, SetupFlag, SqeOp
+from ringfence.abi.profiles import KernelProfile, profile_for_release
+from ringfence.errors import KernelError, errno_name
+from ringfence.live import _sys, sqes
+from ringfence.live.child import ChildError, run_in_child
+from ringfence.live.ring import (
+    Ring,
+    probe_ops,
+    query_opcodes,
+    register_bpf_filter,
+    register_restrictions,
+    register_task_restrictions,
+)
+from ringfence.scenario.transcript import outcome_of
+
+ALLOW_ALL = SockFilter(0x06, 0, 0, 1).pack()  # ret #1
+DENY_ALL = SockFilter(0x06, 0, 0, 0).pack()   # ret #0
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeReport:
+    """Every measured fact. Outcomes are ``"ok"`` or errno names; ``None`` means "could not be measured"."""
+
+    release: str
+    machine: str
+    io_uring_disabled: int | None
+    io_uring_group: int | None
+    io_uring: bool
+    setup_error: str | None
+    setup_features: int | None
+    probe_last_op: int | None
+    supported_ops: tuple[str, ...]
+    query: dict[str, int] | None
+    query_error: str | None
+    ring_filters: str | None
+    task_filters: str | None
+    task_restrictions: str | None
+    pdu_sizes: dict[str, int] | None
+    classic_semantics: str | None
+    classic_nop_outcome: str | None
+    source_cow: bool | None
+    source_cow_outcome: str | None
+    no_new_privs: bool
+    cap_sys_admin: bool
+    uid: int
+    base_profile: str
+    profile: str
+    notes: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["supported_ops"] = list(self.supported_ops)
+        data["notes"] = list(self.notes)
+        return {"schema": 1, **data}
+
+    @property
+    def op_last(self) -> int | None:
+        """``IORING_OP_LAST`` as the kernel reports it (QUERY, else PROBE)."""
+        if self.query:
+            return self.query["nr_request_opcodes"]
+        return None if self.probe_last_op is None else self.probe_last_op + 1
+
+
+def _sysctl(name: str) -> int | None:
+    try:
+        with open(f"/proc/sys/kernel/{name}") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _op_name(op: int) -> str:
+    return SqeOp(op).name if op < len(SqeOp) else str(op)
+
+
+def probe_setup() -> tuple[str | None, int | None]:
+    """``(errno name or None, setup features)`` of creating a plain ring."""
+    try:
+        with Ring.setup(1) as ring:
+            return None, ring.features
+    except KernelError as exc:
+        return exc.name, None
+
+
+def probe_opcodes() -> tuple[int | None, tuple[str, ...]]:
+    """``IORING_REGISTER_PROBE``: the last opcode and the names of the supported ones."""
+    with Ring.setup(1) as ring:
+        result, probe = probe_ops(ring.fd)
+    if result < 0:
+        return None, ()
+    ops = tuple(_op_name(probe.ops[i].op) for i in range(probe.ops_len)
+                if probe.ops[i].flags & _sys.IO_URING_OP_SUPPORTED)
+    return probe.last_op, ops
+
+
+def probe_query() -> tuple[dict[str, int] | None, str | None]:
+    """Blind ``IORING_REGISTER_QUERY`` op 0."""
+    result, hdr, data = query_opcodes()
+    if result < 0:
+        return None, errno_name(-result)
+    if hdr.result < 0:
+        return None, errno_name(-hdr.result)
+    return {"nr_request_opcodes": data.nr_request_opcodes, "nr_register_opcodes": data.nr_register_opcodes,
+            "feature_flags": data.feature_flags, "ring_setup_flags": data.ring_setup_flags,
+            "enter_flags": data.enter_flags, "sqe_flags": data.sqe_flags, "size": hdr.size}, None
+
+
+def probe_ring_filter() -> str:
+    """Outcome of an allow-all NOP filter on a throwaway ring (needs no privilege)."""
+    with Ring.setup(1) as ring:
+        result, _ = register_bpf_filter(ring.fd, BpfFilterReg(SqeOp.NOP, 1, 0), ALLOW_ALL)
+    return outcome_of(result)
+
+
+def probe_pdu_sizes(op_last: int) -> dict[str, int] | None:
+    """The kernel's payload size per opcode, read from the write-back of a registration with ``pdu_size`` 255.
+
+    255 exceeds every size, so each registration fails with ``-EMSGSIZE`` and nothing is installed (§5.4).
+    ``None`` if the kernel has no filters.
+    """
+    sizes: dict[str, int] = {}
+    with Ring.setup(1) as ring:
+        for op in range(op_last):
+            result, back = register_bpf_filter(ring.fd, BpfFilterReg(op, 1, 0, pdu_size=255), ALLOW_ALL)
+            if result == -errno.EINVAL and back == 255:
+                return None
+            sizes[_op_name(op)] = back
+    return sizes
+
+
+def probe_classic_semantics() -> tuple[str | None, str | None]:
+    """Pre-7.0 "joint" or 7.0 "split" (§3.7): does a ring with only a REGISTER_OP record still deny NOP?"""
+    with Ring.setup(2, SetupFlag.R_DISABLED) as ring:
+        if register_restrictions(ring.fd, [Restriction(RestrictionOp.REGISTER_OP, RegisterOp.PROBE)]) < 0:
+            return None, None
+        if ring.enable() < 0:
+            return None, None
+        ring.queue(sqes.nop(1))
+        ring.submit()
+        cqes = ring.wait()
+    if len(cqes) != 1:
+        return None, None
+    outcome = outcome_of(cqes[0].res)
+    return {"EACCES": "joint", "ok": "split"}.get(outcome), outcome
+
+
+def _child_task_filter() -> str:
+    _sys.set_no_new_privs()
+    result, _ = register_bpf_filter(-1, BpfFilterReg(SqeOp.NOP, 1, 0), ALLOW_ALL)
+    return outcome_of(result)
+
+
+def _child_task_restrictions() -> str:
+    _sys.set_no_new_privs()
+    return outcome_of(register_task_restrictions([Restriction(RestrictionOp.SQE_OP, SqeOp.NOP)]))
+
+
+def _child_source_cow() -> str | None:
+    """Spec §6.6: F1 allow NOP; ring A; F2 deny NOP; NOP on A. EACCES: shared table (7.0–7.2); ok: 7.3 COW."""
+    _sys.set_no_new_privs()
+    if register_bpf_filter(-1, BpfFilterReg(SqeOp.NOP, 1, 0), ALLOW_ALL)[0] < 0:
+        return None
+    with Ring.setup(2) as ring:
+        if register_bpf_filter(-1, BpfFilterReg(SqeOp.NOP, 1, 0), DENY_ALL)[0] < 0:
+            return None
+        ring.queue(sqes.nop(1))
+        ring.submit()
+        cqes = ring.wait()
+    return outcome_of(cqes[0].res) if len(cqes) == 1 else None
+
+
+def _in_child(fn: Any, notes: list[str]) -> Any:
+    try:
+        return run_in_child(fn)
+    except ChildError as exc:
+        notes.append(f"{fn.__name__}: {str(exc).splitlines()[0]}")
+        return None
+
+
+def _adjust(base: KernelProfile, *, op_last: int | None, register_last: int | None, split: bool | None,
+            bpf: bool | None, cow: bool | None, pdu: dict[str, int] | None, task_res: bool | None,
+            task_filt: bool | None) -> KernelProfile:
+    changes: dict[str, object] = {}
+    if op_last is not None and op_last != base.op_last:
+        changes["op_last"] = op_last
+    if register_last is not None and register_last != base.register_last:
+        changes["register_last"] = register_last
+    if split is not None and split != base.split_restrictions:
+        changes["split_restrictions"] = split
+    if bpf is not None and bpf != base.bpf_filters:
+        changes["bpf_filters"] = bpf
+    if cow is not None and cow != base.source_cow:
+        changes["source_cow"] = cow
+    if pdu is not None:
+        measured = {SqeOp[n]: v for n, v in pdu.items() if v and n in SqeOp.__members__}
+        if measured != dict(base.pdu_sizes):
+            changes["pdu_sizes"] = MappingProxyType(measured)
+    blind = set(base.blind_ops)
+    for present, op in ((task_res, RegisterOp.RESTRICTIONS), (task_filt, RegisterOp.BPF_FILTER)):
+        if present is True:
+            blind.add(op)
+        elif present is False:
+            blind.discard(op)
+    if blind != set(base.blind_ops):
+        changes["blind_ops"] = frozenset(blind)
+    return base.with_features(**changes) if changes else base
+
+
+def probe() -> ProbeReport:
+    """Measure everything; the calling process stays unrestricted."""
+    uname = os.uname()
+    notes: list[str] = []
+    base = profile_for_release(uname.release)
+    setup_error, features = probe_setup()
+    common: dict[str, Any] = {
+        "release": uname.release, "machine": uname.machine, "io_uring_disabled": _sysctl("io_uring_disabled"),
+        "io_uring_group": _sysctl("io_uring_group"), "no_new_privs": _sys.no_new_privs(),
+        "cap_sys_admin": _sys.has_cap_sys_admin(), "uid": os.getuid(), "base_profile": base.name}
+    if setup_error is not None:
+        return ProbeReport(**common, io_uring=False, setup_error=setup_error, setup_features=None,
+                           probe_last_op=None, supported_ops=(), query=None, query_error=None, ring_filters=None,
+                           task_filters=None, task_restrictions=None, pdu_sizes=None, classic_semantics=None,
+                           classic_nop_outcome=None, source_cow=None, source_cow_outcome=None, profile=base.name,
+                           notes=("io_uring_setup failed",))
+    last_op, supported = probe_opcodes()
+    query, query_error = probe_query()
+    op_last = query["nr_request_opcodes"] if query else (None if last_op is None else last_op + 1)
+    ring_filters = probe_ring_filter()
+    pdu = probe_pdu_sizes(op_last) if ring_filters == "ok" and op_last else None
+    semantics, nop_outcome = probe_classic_semantics()
+    task_filters = _in_child(_child_task_filter, notes)
+    task_restrictions = _in_child(_child_task_restrictions, notes)
+    cow_outcome = _in_child(_child_source_cow, notes) if task_filters == "ok" else None
+    cow = {"EACCES": False, "ok": True}.get(cow_outcome) if cow_outcome else None
+    prof = _adjust(base, op_last=op_last, register_last=query["nr_register_opcodes"] if query else None,
+                   split=None if semantics is None else semantics == "split", bpf=ring_filters == "ok", cow=cow,
+                   pdu=pdu, task_res=None if task_restrictions is None else task_restrictions == "ok",
+                   task_filt=None if task_filters is None else task_filters == "ok")
+    return ProbeReport(**common, io_uring=True, setup_error=None, setup_features=features, probe_last_op=last_op,
+                       supported_ops=supported, query=query, query_error=query_error, ring_filters=ring_filters,
+                       task_filters=task_filters, task_restrictions=task_restrictions, pdu_sizes=pdu,
+                       classic_semantics=semantics, classic_nop_outcome=nop_outcome, source_cow=cow,
+                       source_cow_outcome=cow_outcome, profile=prof.name, notes=tuple(notes))
+
+
+_CACHE: dict[str, tuple[ProbeReport, KernelProfile]] = {}
+
+
+def probed_profile() -> tuple[ProbeReport, KernelProfile]:
+    """The probe report and the adjusted profile, measured once per process and kernel."""
+    release = os.uname().release
+    if release not in _CACHE:
+        report = probe()
+        _CACHE[release] = (report, profile_from_report(report))
+    return _CACHE[release]
+
+
+def profile_from_report(report: ProbeReport) -> KernelProfile:
+    """Rebuild the adjusted :class:`KernelProfile` a report names."""
+    base = profile_for_release(report.release)
+    q = report.query
+    return _adjust(base, op_last=report.op_last, register_last=q["nr_register_opcodes"] if q else None,
+                   split=None if report.classic_semantics is None else report.classic_semantics == "split",
+                   bpf=None if report.ring_filters is None else report.ring_filters == "ok",
+                   cow=report.source_cow, pdu=report.pdu_sizes,
+                   task_res=None if report.task_restrictions is None else report.task_restrictions == "ok",
+                   task_filt=None if report.task_filters is None else report.task_filters == "ok")
+
+
+def render(report: ProbeReport) -> str:
+    """Aligned ``feature: value`` lines for humans."""
+    def show(v: object) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        return str(v)
+
+    q = report.query or {}
+    pdu = ", ".join(f"{k} {v}" for k, v in (report.pdu_sizes or {}).items() if v) or (
+        "none" if report.pdu_sizes is not None else "-")
+    rows: list[tuple[str, str]] = [
+        ("kernel", f"{report.release} ({report.machine})"),
+        ("io_uring_disabled sysctl", show(report.io_uring_disabled)),
+        ("io_uring_group sysctl", show(report.io_uring_group)),
+        ("io_uring", "yes" if report.io_uring else f"no ({report.setup_error})"),
+        ("setup features", "-" if report.setup_features is None else hex(report.setup_features)),
+        ("IORING_OP_LAST", show(report.op_last)),
+        ("supported SQE opcodes", f"{len(report.supported_ops)}"),
+        ("IORING_REGISTER_LAST", show(q.get("nr_register_opcodes")) if q else f"- ({report.query_error})"),
+        ("QUERY sqe_flags", hex(q["sqe_flags"]) if q else "-"),
+        ("classic restrictions", f"{show(report.classic_semantics)} (REGISTER_OP-only ring: NOP "
+                                 f"{show(report.classic_nop_outcome)})"),
+        ("ring filters", show(report.ring_filters)),
+        ("task filters", show(report.task_filters)),
+        ("task restrictions", show(report.task_restrictions)),
+        ("filter payload sizes", pdu),
+        ("source-side COW", f"{show(report.source_cow)} (NOP after a later task deny: "
+                            f"{show(report.source_cow_outcome)})"),
+        ("no_new_privs", show(report.no_new_privs)),
+        ("CAP_SYS_ADMIN", show(report.cap_sys_admin)),
+        ("uid", str(report.uid)),
+        ("profile", report.profile),
+    ]
+    width = max(len(k) for k, _ in rows) + 1
+    lines = [f"{k + ':':<{width}} {v}" for k, v in rows]
+    lines += [f"{'note:':<{width}} {n}" for n in report.notes]
+    return "\n".join(lines)
