@@ -1,0 +1,109 @@
+"""``ringfence vm``: fetch Debian's newest 7.x kernel and run commands inside it under qemu."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ringfence.vm import KernelImage, VmError, cached_kernels, ensure_kernel, run_in_vm
+
+NAME = "vm"
+SUMMARY = "fetch Debian's newest 7.x kernel and run a command inside it under qemu"
+EPILOG = """examples:
+  ringfence vm fetch                      # download + install the newest 7.x kernel (cached afterwards)
+  ringfence vm run -- /work/main/.venv/bin/python -c 'import os; print(os.uname().release)'
+  ringfence vm run --timeout 600 --rwdir /tmp/out -- sh -c 'uname -r > /tmp/out/release'
+  ringfence vm list --json
+
+The guest runs the command as root with the host's filesystem visible read-only (throw-away overlays on
+/etc, /usr, /var, /tmp, ...); --rwdir directories are writable and shared with the host.
+Environment: RINGFENCE_VM_KERNEL pins a kernel, RINGFENCE_CACHE moves the cache, RINGFENCE_VM_KVM=1 tries KVM.
+
+exit codes:
+  0  success (for `run`: otherwise the command's own exit code)
+  2  usage error
+  4  the VM failed to boot or run the command (boot failure, timeout, crash)
+  5  no kernel available, or a host tool is missing (run scripts/setup-vm.sh)
+"""
+EXIT_USAGE = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="vm_command", metavar="ACTION")
+    fetch = sub.add_parser("fetch", help="download and install the kernel (no-op when cached)",
+                           description="Find the newest generic 7.x kernel in Debian sid via the machine's own "
+                                       "mirror, download, extract and install it; print its version and paths.")
+    fetch.add_argument("--kernel", metavar="VER", help="a specific release, e.g. 7.2.13+deb14-amd64")
+    fetch.add_argument("--refresh", action="store_true", help="refresh the package lists even if recent")
+    fetch.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+
+    run = sub.add_parser("run", help="run CMD inside the VM; exits with CMD's exit code",
+                         description="Boot the kernel under qemu (TCG) and run CMD as root inside it. CMD's "
+                                     "stdout/stderr are streamed; diagnostics go to stderr.",
+                         epilog="example: ringfence vm run --timeout 300 -- /work/main/.venv/bin/python -m pytest -q",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--kernel", metavar="VER", help="a specific release (default: newest cached/fetched 7.x)")
+    run.add_argument("--timeout", type=float, default=1800.0, metavar="S", help="kill the VM after S seconds")
+    run.add_argument("--memory", default="2G", metavar="M", help="guest memory (qemu -m syntax), default 2G")
+    run.add_argument("--cpus", type=int, default=2, metavar="N", help="guest CPUs, default 2")
+    run.add_argument("--rwdir", action="append", default=[], metavar="DIR",
+                     help="host directory the guest may write to (repeatable)")
+    run.add_argument("--cwd", metavar="DIR", help="working directory in the guest (default: the current one)")
+    run.add_argument("--env", action="append", default=[], metavar="KEY=VAL", help="set a variable (repeatable)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
+    run.add_argument("cmd", nargs="+", metavar="CMD", help="the command and its arguments, after --")
+
+    lst = sub.add_parser("list", help="list kernels already fetched and installed")
+    lst.add_argument("--json", action="store_true", help="print a JSON array instead of text")
+
+
+def _describe(image: KernelImage) -> dict[str, str]:
+    return {"version": image.version, "vmlinuz": str(image.vmlinuz), "modules_dir": str(image.modules_dir)}
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    env: dict[str, str] = {}
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"ringfence vm run: --env wants KEY=VALUE, got {item!r}", file=sys.stderr)
+            return EXIT_USAGE
+        env[key] = value
+    kernel = ensure_kernel(args.kernel)
+    try:
+        result = run_in_vm(args.cmd, kernel=kernel, timeout=args.timeout, memory=args.memory, cpus=args.cpus,
+                           rwdirs=args.rwdir, cwd=args.cwd, env=env, stream=True)
+    except ValueError as exc:
+        print(f"ringfence vm run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.quiet:
+        print(f"ringfence vm: kernel {result.kernel_version}: exit {result.exit_code} "
+              f"(booted in {result.boot_seconds:.1f} s, {result.duration:.1f} s in all)", file=sys.stderr)
+    return result.exit_code
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.vm_command == "fetch":
+            image = ensure_kernel(args.kernel, refresh=args.refresh)
+            if args.json:
+                print(json.dumps(_describe(image)))
+            else:
+                print(f"{image.version}\n  vmlinuz:     {image.vmlinuz}\n  modules_dir: {image.modules_dir}")
+            return 0
+        if args.vm_command == "list":
+            images = [_describe(i) for i in cached_kernels()]
+            if args.json:
+                print(json.dumps(images))
+            else:
+                for i in images:
+                    print(f"{i['version']}  {i['vmlinuz']}")
+            return 0
+        if args.vm_command == "run":
+            return _run_command(args)
+    except VmError as exc:
+        print(f"ringfence vm: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print("ringfence vm: choose an action: fetch, run or list (see ringfence vm --help)", file=sys.stderr)
+    return EXIT_USAGE
