@@ -1,6 +1,7 @@
 """ringfence: seccomp for io_uring.
 
-Layers, each importing only downward: ``abi`` -> ``bpf`` -> ``scenario`` -> ``model`` | ``live`` -> ``policy`` -> ``cli``.
+Layers, each importing only downward:
+``abi`` -> ``bpf`` -> ``scenario`` -> ``model`` | ``live`` -> ``policy`` -> ``cli``.
 """
 
 __version__ = "0.1.0"

@@ -30,7 +30,7 @@ IPPROTO: Final = MappingProxyType({
     "IPPROTO_ICMPV6": 58, "IPPROTO_SCTP": 132, "IPPROTO_UDPLITE": 136, "IPPROTO_RAW": 255, "IPPROTO_MPTCP": 262,
 })
 
-O: Final = MappingProxyType({
+O: Final = MappingProxyType({  # noqa: E741 - the kernel's own prefix
     "O_RDONLY": 0, "O_WRONLY": 0o1, "O_RDWR": 0o2, "O_ACCMODE": 0o3, "O_CREAT": 0o100, "O_EXCL": 0o200,
     "O_NOCTTY": 0o400, "O_TRUNC": 0o1000, "O_APPEND": 0o2000, "O_NONBLOCK": 0o4000, "O_NDELAY": 0o4000,
     "O_DSYNC": 0o10000, "FASYNC": 0o20000, "O_DIRECT": 0o40000, "O_LARGEFILE": 0o100000,

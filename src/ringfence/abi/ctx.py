@@ -108,7 +108,8 @@ class BpfCtx:
 
 
 def socket_payload(family: int, type_: int, protocol: int) -> bytes:
-    return struct.pack("<III", family & 0xFFFFFFFF, type_ & 0xFFFFFFFF, protocol & 0xFFFFFFFF).ljust(PAYLOAD_SIZE, b"\0")
+    words = struct.pack("<III", family & 0xFFFFFFFF, type_ & 0xFFFFFFFF, protocol & 0xFFFFFFFF)
+    return words.ljust(PAYLOAD_SIZE, b"\0")
 
 
 def open_payload(flags: int, mode: int, resolve: int) -> bytes:
@@ -129,8 +130,8 @@ def parse_constant(value: int | str) -> int:
         return value
     text = value.strip()
     total = 0
-    for part in text.split("|"):
-        part = part.strip()
+    for raw_part in text.split("|"):
+        part = raw_part.strip()
         if part in ALL_CONSTANTS:
             total |= ALL_CONSTANTS[part]
         elif part.upper().removeprefix("IORING_OP_") in SqeOp.__members__:

@@ -48,7 +48,8 @@ _TABLE: Final[tuple[tuple[str, tuple[str, ...], Danger, str | None], ...]] = (
     ("ACCEPT", ("accept4",), _D.NETWORK, None), ("ASYNC_CANCEL", (), _D.NONE, None),
     ("LINK_TIMEOUT", (), _D.NONE, None), ("CONNECT", ("connect",), _D.NETWORK, "connect"),
     ("FALLOCATE", ("fallocate",), _D.FD_IO, None), ("OPENAT", ("openat",), _D.FILESYSTEM, "open"),
-    ("CLOSE", ("close",), _D.FD_IO, None), ("FILES_UPDATE", (), _D.FD_IO, None), ("STATX", ("statx",), _D.FILESYSTEM, None),
+    ("CLOSE", ("close",), _D.FD_IO, None), ("FILES_UPDATE", (), _D.FD_IO, None),
+    ("STATX", ("statx",), _D.FILESYSTEM, None),
     ("READ", ("read", "pread64"), _D.FD_IO, None), ("WRITE", ("write", "pwrite64"), _D.FD_IO, None),
     ("FADVISE", ("posix_fadvise",), _D.FD_IO, None), ("MADVISE", ("madvise",), _D.MEMORY, None),
     ("SEND", ("send", "sendto"), _D.NETWORK, None), ("RECV", ("recv", "recvfrom"), _D.FD_IO, None),
@@ -69,7 +70,8 @@ _TABLE: Final[tuple[tuple[str, tuple[str, ...], Danger, str | None], ...]] = (
     ("BIND", ("bind",), _D.NETWORK, None), ("LISTEN", ("listen",), _D.NETWORK, None),
     ("RECV_ZC", ("recvmsg",), _D.NETWORK, None), ("EPOLL_WAIT", ("epoll_wait",), _D.FD_IO, None),
     ("READV_FIXED", ("preadv2",), _D.FD_IO, None), ("WRITEV_FIXED", ("pwritev2",), _D.FD_IO, None),
-    ("PIPE", ("pipe2",), _D.FD_IO, None), ("NOP128", (), _D.NONE, None), ("URING_CMD128", ("ioctl",), _D.PASSTHROUGH, None),
+    ("PIPE", ("pipe2",), _D.FD_IO, None), ("NOP128", (), _D.NONE, None),
+    ("URING_CMD128", ("ioctl",), _D.PASSTHROUGH, None),
 )
 
 OPINFO: Final[Mapping[SqeOp, OpInfo]] = MappingProxyType(

@@ -8,6 +8,7 @@ backport, say): :func:`KernelProfile.with_features` derives a variant, and the p
 from __future__ import annotations
 
 import dataclasses
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -81,11 +82,22 @@ DEFAULT_PROFILE: Final = "7.2"
 
 
 def profile(name: str) -> KernelProfile:
-    """The profile for ``"7.2"``; raises ``KeyError`` naming the known ones."""
+    """The profile for ``"7.2"``, or a variant named by :meth:`KernelProfile.with_features`
+    (``"7.2+source_cow=True"``); raises ``KeyError`` naming the known ones."""
+    base, _, features = name.partition("+")
     try:
-        return PROFILES[name]
+        found = PROFILES[base]
     except KeyError:
         raise KeyError(f"unknown kernel profile {name!r}; known: {', '.join(PROFILES)}") from None
+    if not features:
+        return found
+    changes: dict[str, object] = {}
+    for item in features.split(","):
+        key, _, value = item.partition("=")
+        if key not in {f.name for f in dataclasses.fields(KernelProfile)} or value not in ("True", "False"):
+            raise KeyError(f"unknown profile feature {item!r} in {name!r}")
+        changes[key] = value == "True"
+    return found.with_features(**changes)
 
 
 def profile_for_release(release: str) -> KernelProfile:
@@ -113,10 +125,9 @@ def matches(spec: str, prof: KernelProfile) -> bool:
     v = prof.version
     if spec.endswith("+"):
         return v >= ver(spec[:-1])
-    for op, test in (("<=", lambda a, b: a <= b), (">=", lambda a, b: a >= b), ("<", lambda a, b: a < b),
-                     (">", lambda a, b: a > b)):
-        if spec.startswith(op):
-            return bool(test(v, ver(spec[len(op):])))
+    for prefix, test in (("<=", operator.le), (">=", operator.ge), ("<", operator.lt), (">", operator.gt)):
+        if spec.startswith(prefix):
+            return bool(test(v, ver(spec[len(prefix):])))
     if "-" in spec:
         lo, hi = spec.split("-", 1)
         return ver(lo) <= v <= ver(hi)

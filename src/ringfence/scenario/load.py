@@ -103,10 +103,10 @@ def _flags(raw: Any, enum_type: type[SetupFlag]) -> int:
         return raw
     names = raw.split("|") if isinstance(raw, str) else list(raw)
     out = 0
-    for n in names:
-        n = n.strip().upper().removeprefix("IORING_SETUP_")
-        if n:
-            out |= enum_type[n]
+    for raw_name in names:
+        name = raw_name.strip().upper().removeprefix("IORING_SETUP_")
+        if name:
+            out |= enum_type[name]
     return out
 
 

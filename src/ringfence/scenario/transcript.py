@@ -93,7 +93,8 @@ class Difference:
     what: str
 
     def render(self, left_name: str, right_name: str) -> str:
-        return f"step {self.index} ({self.op}): {self.what}: {left_name}={_show(self.left)} {right_name}={_show(self.right)}"
+        return (f"step {self.index} ({self.op}): {self.what}: "
+                f"{left_name}={_show(self.left)} {right_name}={_show(self.right)}")
 
 
 def _show(r: Result | None) -> str:
