@@ -35,8 +35,9 @@ def _require(env: str, reason: str) -> None:
 def vm_batch() -> dict[str, Any]:
     """Boot Debian's 7.x kernel once and run the whole batch inside; skip (or fail in CI) if that is impossible.
 
-    ``RINGFENCE_VM_RESULTS=DIR`` re-reads an earlier run's ``DIR/out.json`` instead of booting (for iterating on
-    the model); its input must be what this checkout would send, which is checked.
+    Returns the kernel's output with the exact input it was given under ``"sent"``: tests compare against what
+    was sent, never against a regeneration. ``RINGFENCE_VM_RESULTS=DIR`` re-reads an earlier run's ``DIR`` instead
+    of booting (for iterating on the model without a 15-minute VM run).
     """
     reuse = os.environ.get("RINGFENCE_VM_RESULTS")
     if reuse:
@@ -63,6 +64,7 @@ def vm_batch() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(out_file.read_text())
     if "error" in data:
         pytest.fail(f"batch failed in the VM: {data['error']}")
+    data["sent"] = json.loads((out_dir / "in.json").read_text())
     tally.KERNELS["vm"] = f"{data['kernel']} (profile {data['profile']}, {result.duration:.0f} s incl. boot)"
     return data
 
@@ -78,10 +80,8 @@ def _batch_input() -> dict[str, Any]:
 
 
 def _reuse(directory: Path) -> dict[str, Any]:
-    sent = json.loads((directory / "in.json").read_text())
-    if sent != json.loads(json.dumps(_batch_input(), sort_keys=True)):
-        pytest.fail(f"{directory}/in.json is not what this checkout would send: rerun without RINGFENCE_VM_RESULTS")
     data: dict[str, Any] = json.loads((directory / "out.json").read_text())
+    data["sent"] = json.loads((directory / "in.json").read_text())
     tally.KERNELS["vm"] = f"{data['kernel']} (profile {data['profile']}, reused from {directory})"
     return data
 

@@ -10,11 +10,13 @@ from typing import Any
 import conformance_tally as tally
 import pytest
 from conformance_compare import check_against_model
-from conformance_data import CORPUS, VM_RANDOM, programs, random_scenarios, verdict_programs, verdict_requests
+from conformance_data import CORPUS, VM_RANDOM, programs
 
-from ringfence.abi import ctx_from_fields, profile
+from ringfence.abi import BpfCtx, profile, sqe_op
 from ringfence.bpf import Program, check, diagnose, run
-from ringfence.scenario import load, parse
+from ringfence.model.outcome import Refused
+from ringfence.model.prep import populate, prep
+from ringfence.scenario import Sqe, load, parse
 
 pytestmark = pytest.mark.vm
 
@@ -25,12 +27,13 @@ def _profile(batch: dict[str, Any]) -> Any:
 
 def test_vm_runs_a_7x_kernel(vm_batch: dict[str, Any]) -> None:
     assert vm_batch["kernel"].startswith("7."), vm_batch["kernel"]
-    assert vm_batch["probe"]["bpf_filters"]["ring"] is True
+    assert vm_batch["probe"]["ring_filters"] == "ok", vm_batch["probe"]["ring_filters"]
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_vm_corpus_scenario(vm_batch: dict[str, Any], path: Any) -> None:
-    record = next(r for r in vm_batch["scenarios"] if r.get("path") == str(path))
+    record = next((r for r in vm_batch["scenarios"] if r.get("path") == str(path)), None)
+    assert record is not None, f"{path} was not in the batch sent to the VM"
     scenario = load(path)
     problem = check_against_model(scenario, record, _profile(vm_batch))
     tally.compared("vm corpus scenarios", agreed=problem is None, detail=f"{path.stem}: {problem}")
@@ -41,8 +44,10 @@ def test_vm_corpus_scenario(vm_batch: dict[str, Any], path: Any) -> None:
 
 @pytest.mark.parametrize("index", range(VM_RANDOM))
 def test_vm_random_scenario(vm_batch: dict[str, Any], index: int) -> None:
-    records = vm_batch["scenarios"][len(CORPUS):]
-    scenario = parse(random_scenarios(VM_RANDOM, classic_only=False)[index], path=f"<random {index}>")
+    sent = [s for s in vm_batch["sent"]["scenarios"] if not isinstance(s, str)]
+    records = [r for r in vm_batch["scenarios"] if r.get("path") is None]
+    assert len(sent) == len(records) >= VM_RANDOM, "the batch did not hold the random scenarios"
+    scenario = parse(sent[index], path=f"<random {index}>")
     problem = check_against_model(scenario, records[index], _profile(vm_batch))
     tally.compared("vm random scenarios", agreed=problem is None, detail=f"#{index}: {problem}")
     assert problem is None, problem
@@ -51,7 +56,8 @@ def test_vm_random_scenario(vm_batch: dict[str, Any], index: int) -> None:
 def test_vm_checker_differential(vm_batch: dict[str, Any]) -> None:
     job = vm_batch["jobs"][0]
     assert "error" not in job, job.get("error")
-    progs = programs()
+    progs = [bytes.fromhex(p) for p in vm_batch["sent"]["jobs"][0]["programs"]]
+    assert len(progs) >= 5000 or len(progs) == len(programs())
     bad = []
     for prog, kernel in zip(progs, job["outcomes"], strict=True):
         n = len(prog) // 8
@@ -64,20 +70,30 @@ def test_vm_checker_differential(vm_batch: dict[str, Any]) -> None:
 
 
 def test_vm_interpreter_differential(vm_batch: dict[str, Any]) -> None:
+    """Each request's kernel outcome is what the model's prep says (a prep failure hides the filter, §8.1), else
+    ``EACCES`` exactly when the interpreter denies on the context the model's populate hook builds."""
     prof = _profile(vm_batch)
     bad = []
-    for i, (prog, job) in enumerate(zip(verdict_programs(), vm_batch["jobs"][1:], strict=True)):
+    for sent, job in zip(vm_batch["sent"]["jobs"][1:], vm_batch["jobs"][1:], strict=True):
         assert "error" not in job, job.get("error")
+        prog = bytes.fromhex(sent["program"])
         checked = check(Program.from_bytes(prog))
-        for req, kernel in zip(verdict_requests(i), job["outcomes"], strict=True):
-            fields: dict[str, int | str] = {"user_data": req["ud"], "opcode": req["op"]}
-            if req["op"] == "SOCKET":
-                fields.update({"socket.family": req["family"], "socket.type": req["type"],
-                               "socket.protocol": req["protocol"], "pdu_size": prof.pdu_size(45)})
-            allowed = run(checked, ctx_from_fields(fields).pack()).allowed
+        for req, kernel in zip(sent["requests"], job["outcomes"], strict=True):
+            sqe = Sqe(opcode=int(sqe_op(req["op"])), user_data=req["ud"], family=req.get("family", 0),
+                      type=req.get("type", 0), protocol=req.get("protocol", 0))
+            try:
+                flags = prep(sqe)
+            except Refused as refused:
+                agreed = kernel == refused.errno
+                tally.compared("vm prep outcomes", agreed=agreed, detail=f"{req} model={refused.errno} kernel={kernel}")
+                if not agreed:
+                    bad.append(f"request {req}: model prep says {refused.errno}, kernel {kernel}")
+                continue
+            pdu, payload = populate(sqe, prof)
+            ctx = BpfCtx(sqe.user_data, sqe.opcode, (sqe.flags | flags) & 0x7F, pdu, payload).pack()
+            allowed = run(checked, ctx).allowed
             agreed = allowed == (kernel != "EACCES")
             tally.compared("vm interpreter verdicts", agreed=agreed, detail=f"{prog.hex()} {req} kernel={kernel}")
             if not agreed:
                 bad.append(f"program {prog.hex()} request {req}: interpreter allowed={allowed}, kernel {kernel}")
     assert not bad, "\n".join(bad[:20])
-

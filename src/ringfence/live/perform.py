@@ -32,7 +32,6 @@ from ringfence.scenario import steps as s
 from ringfence.scenario.transcript import outcome_of
 
 Reply = dict[str, Any]
-_FD_MAKERS = frozenset({SqeOp.SOCKET, SqeOp.OPENAT, SqeOp.OPENAT2})
 
 
 @dataclass(slots=True)
@@ -43,7 +42,6 @@ class AgentProcess:
     outside_netns: int
     rings: dict[str, Ring] = field(default_factory=dict)
     channels: dict[int, socket.socket] = field(default_factory=dict)
-    fd_makers: dict[tuple[str, int], int] = field(default_factory=dict)  # (ring, user_data) -> opcode
     extra_fds: list[int] = field(default_factory=list)                  # eventfds and the like
 
 
@@ -189,8 +187,6 @@ def _prepare(proc: AgentProcess, ring_name: str, sqe: s.Sqe) -> sqes.Prepared:
     op, ud, flags, res = sqe.opcode, sqe.user_data, sqe.flags, proc.resources
     fixed = bool(flags & SqeFlag.FIXED_FILE)
     fd = sqe.fd if (fixed and isinstance(sqe.fd, int)) else res.fd(sqe.fd)
-    if op in _FD_MAKERS:
-        proc.fd_makers[(ring_name, ud)] = op
     if op == SqeOp.NOP:
         return sqes.nop(ud, flags)
     if op in (SqeOp.READ, SqeOp.WRITE):
@@ -227,9 +223,9 @@ def do_submit(proc: AgentProcess, step: s.Submit) -> Reply:
         ring.queue(_prepare(proc, step.ring, sqe))
     submitted = ring.submit()
     completions = ring.wait() if submitted >= 0 else []
-    for c in completions:
-        if proc.fd_makers.pop((step.ring, c.user_data), None) is not None and c.res >= 0:
-            os.close(c.res)
+    # Descriptors that SOCKET/OPENAT requests create are left open: a CQE carries only user_data, which scenarios
+    # may repeat, so closing "the fd this CQE made" can close an unrelated descriptor (it closed the `zero` resource
+    # in random scenarios). Agents are short-lived; their descriptors go when they exit.
     cqes = sorted((c.user_data, outcome_of(c.res)) for c in completions)
     return {"result": {"submitted": submitted if submitted >= 0 else outcome_of(submitted),
                        "cqes": [list(c) for c in cqes]},
