@@ -1,0 +1,275 @@
+"""``ringfence scenario``: run scenario files on the model or the live kernel, diff the two, generate, explain."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Final
+
+from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, KernelProfile, profile
+from ringfence.cli.main import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE
+from ringfence.model import ModelBackend
+from ringfence.scenario import runner
+from ringfence.scenario.backend import Backend
+from ringfence.scenario.generate import generate_many
+from ringfence.scenario.load import load, load_dir
+from ringfence.scenario.steps import Expect, Scenario, SubmitExpect
+from ringfence.scenario.transcript import Result, SubmitResult, Transcript, compare
+
+NAME: Final = "scenario"
+SUMMARY: Final = "run scenario files on the kernel model or the live kernel, diff them, generate and explain"
+EPILOG: Final = """examples:
+  ringfence scenario run tests/corpus/scenarios --kernel 7.2          every file, on the 7.2 model
+  ringfence scenario run deny_nop.toml --backend live --json          on the running kernel
+  ringfence scenario diff tests/corpus/scenarios/liburing             model (the live kernel's profile) vs live
+  ringfence scenario generate --seed 7 --count 100 --out /tmp/gen     random scenarios as JSON files
+  ringfence scenario explain deny_nop.toml --kernel 7.3               why each step came out as it did
+
+""" + EXIT_CODES_HELP
+LIVE_MISSING: Final = "live backend not available"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="scenario_action", metavar="ACTION")
+    kernels = ", ".join(PROFILES)
+    p = sub.add_parser("run", help="run scenarios and check their expectations",
+                       description="Run each scenario (files or directories) and compare with its expectations.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--backend", choices=("model", "live"), default="model")
+    p.add_argument("--kernel", default=None, help=f"model profile ({kernels}); default {DEFAULT_PROFILE}")
+    p.add_argument("--json", action="store_true", help='print {"schema": 1, "reports": [...]}')
+    p = sub.add_parser("diff", help="run on the model and on the live kernel, show the steps side by side",
+                       description="Differences between the model and the running kernel are findings.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--kernel", default=None, help="model profile (default: the live kernel's probed profile)")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("generate", help="write seeded random scenarios as JSON files",
+                       description="Random scenarios in the scenario file format; same seed, same files.")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--classic-only", action="store_true", help="no filters or task registration (pre-7.0 hosts)")
+    p.add_argument("--max-steps", type=int, default=25)
+    p.add_argument("--no-exec", action="store_true", help="leave out exec steps (slow under an emulated kernel)")
+    p.add_argument("--out", metavar="DIR", help="directory for the files (default: JSON on standard output)")
+    p = sub.add_parser("explain", help="run on the model and say which mechanism decided each step",
+                       description="Per step: the spec rule that decided it; per SQE: mechanism, filters, values.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--kernel", default=None, help=f"model profile ({kernels}); default {DEFAULT_PROFILE}")
+    p.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    action = getattr(args, "scenario_action", None)
+    if action == "generate":
+        return _generate(args)
+    if action is None:
+        print("ringfence scenario: choose run, diff, generate or explain", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        model_profile = profile(args.kernel) if args.kernel else None
+    except KeyError as exc:
+        print(f"ringfence scenario: {exc.args[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    if action == "explain":
+        return _explain(args, model_profile or profile(DEFAULT_PROFILE))
+    scenarios = _load_all(args.files)
+    if action == "diff":
+        return _diff(args, scenarios, model_profile)
+    if args.backend == "live":
+        live = _live()
+        if live is None:
+            return EXIT_UNSUPPORTED
+        return _run(args, scenarios, live)
+    return _run(args, scenarios, ModelBackend(model_profile or profile(DEFAULT_PROFILE)))
+
+
+def _load_all(files: list[str]) -> list[Scenario]:
+    out: list[Scenario] = []
+    for name in files:
+        path = Path(name)
+        out.extend(load_dir(path) if path.is_dir() else [load(path)])
+    return out
+
+
+def _live() -> Backend | None:
+    try:
+        from ringfence.live.backend import LiveBackend  # optional, and slow to import
+    except ImportError:
+        print(LIVE_MISSING, file=sys.stderr)
+        return None
+    backend: Backend = LiveBackend()
+    return backend
+
+
+# -- rendering ----------------------------------------------------------------------------------------------------
+
+def show(value: Result | Expect) -> str:
+    """One compact text for an outcome, a submit result or an expectation."""
+    if value is None:
+        return "-"
+    if isinstance(value, SubmitResult | SubmitExpect):
+        cqes = "*" if value.cqes is None else " ".join(f"{ud}:{res}" for ud, res in sorted(value.cqes))
+        submitted = "*" if value.submitted is None else value.submitted
+        return f"submitted={submitted} [{cqes}]"
+    return str(value)
+
+
+def _status(report: runner.Report) -> str:
+    if report.skipped:
+        return "skip"
+    if report.transcript is None or report.transcript.error:
+        return "error"
+    return "pass" if report.passed else "fail"
+
+
+def _report_json(report: runner.Report) -> dict[str, Any]:
+    return {"scenario": report.scenario.name, "path": report.scenario.path, "status": _status(report),
+            "skipped": report.skipped, "backend": report.backend, "kernel": report.kernel,
+            "mismatches": [{"index": m.index, "op": m.op, "expected": show(m.expected), "observed": show(m.observed),
+                            "pdu": m.pdu} for m in report.mismatches],
+            "transcript": None if report.transcript is None else report.transcript.to_json()}
+
+
+def _run(args: argparse.Namespace, scenarios: list[Scenario], backend: Backend) -> int:
+    reports = [runner.run(backend, sc) for sc in scenarios]
+    kernel_profile = backend.profile
+    if args.json:
+        print(json.dumps({"schema": 1, "backend": backend.name, "kernel": kernel_profile.name,
+                          "reports": [_report_json(r) for r in reports]}, indent=1, sort_keys=True))
+    else:
+        for report in reports:
+            _print_report(report, kernel_profile)
+    return _exit(reports)
+
+
+def _print_report(report: runner.Report, kernel_profile: KernelProfile) -> None:
+    status = _status(report)
+    print(f"{status.upper():5} {report.scenario.name} ({report.backend}, {report.kernel})"
+          + (f": {report.skipped}" if report.skipped else ""))
+    if report.transcript is None:
+        return
+    if report.transcript.error:
+        print(f"      error: {report.transcript.error}")
+    bad = {m.index for m in report.mismatches}
+    for step, got in zip(report.scenario.steps, report.transcript.steps, strict=False):
+        expected = runner.expected(step, kernel_profile)
+        mark = "MISMATCH" if got.index in bad else ("ok" if expected is not None else "")
+        print(f"  [{got.index:>2}] {got.task:<8} {got.op:<15} expected {show(expected):<24} "
+              f"observed {show(got.result):<24} {mark}".rstrip())
+
+
+def _exit(reports: list[runner.Report]) -> int:
+    if any(_status(r) in ("fail", "error") for r in reports):
+        return EXIT_NO
+    if reports and all(r.skipped for r in reports):
+        return EXIT_UNSUPPORTED
+    return EXIT_OK
+
+
+# -- diff ---------------------------------------------------------------------------------------------------------
+
+def _diff(args: argparse.Namespace, scenarios: list[Scenario], model_profile: KernelProfile | None) -> int:
+    live = _live()
+    if live is None:
+        return EXIT_UNSUPPORTED
+    model = ModelBackend(model_profile or live.profile)
+    results: list[dict[str, Any]] = []
+    differing = ran = 0
+    for sc in scenarios:
+        reason = runner.skip_reason(sc, live.profile, live.features())
+        if reason:
+            results.append({"scenario": sc.name, "status": "skip", "skipped": reason})
+            continue
+        ran += 1
+        left, right = model.run(sc), live.run(sc)
+        diffs = compare(left, right)
+        differing += bool(diffs)
+        results.append({"scenario": sc.name, "status": "differ" if diffs else "same", "model": left.to_json(),
+                        "live": right.to_json(), "differences": [d.render("model", "live") for d in diffs]})
+        if not args.json:
+            _print_diff(sc, left, right, {d.index for d in diffs})
+    if args.json:
+        print(json.dumps({"schema": 1, "model_kernel": model.profile.name, "results": results}, indent=1,
+                         sort_keys=True))
+    else:
+        for r in results:
+            if r["status"] == "skip":
+                print(f"SKIP  {r['scenario']}: {r['skipped']}")
+    if differing:
+        return EXIT_NO
+    return EXIT_UNSUPPORTED if scenarios and not ran else EXIT_OK
+
+
+def _print_diff(sc: Scenario, left: Transcript, right: Transcript, bad: set[int]) -> None:
+    print(f"{'DIFF' if bad else 'SAME':5} {sc.name} (model {left.kernel} | live {right.kernel})")
+    if left.error or right.error:
+        print(f"      error: model={left.error} live={right.error}")
+    for a, b in zip(left.steps, right.steps, strict=False):
+        mark = "DIFF" if a.index in bad else ""
+        print(f"  [{a.index:>2}] {a.task:<8} {a.op:<10} model {show(a.result):<28} live {show(b.result):<28} "
+              f"{mark}".rstrip())
+
+
+# -- generate -----------------------------------------------------------------------------------------------------
+
+def _generate(args: argparse.Namespace) -> int:
+    if args.count < 1 or args.max_steps < 1:
+        print("ringfence scenario generate: --count and --max-steps must be positive", file=sys.stderr)
+        return EXIT_USAGE
+    docs = generate_many(args.seed, args.count, classic_only=args.classic_only, max_steps=args.max_steps,
+                         exec_steps=not args.no_exec)
+    if not args.out:
+        print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=1))
+        return EXIT_OK
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for doc in docs:
+        path = out / f"{doc['scenario']['name']}.json"
+        path.write_text(json.dumps(doc, indent=1) + "\n")
+        print(path)
+    return EXIT_OK
+
+
+# -- explain ------------------------------------------------------------------------------------------------------
+
+def _explain(args: argparse.Namespace, model_profile: KernelProfile) -> int:
+    path = Path(args.file)
+    scenarios = load_dir(path) if path.is_dir() else [load(path)]
+    backend = ModelBackend(model_profile)
+    transcripts = [backend.run(sc) for sc in scenarios]
+    if args.json:
+        print(json.dumps({"schema": 1, "kernel": model_profile.name,
+                          "transcripts": [t.to_json() for t in transcripts]}, indent=1, sort_keys=True))
+        return EXIT_OK
+    for sc, tr in zip(scenarios, transcripts, strict=True):
+        print(f"{sc.name} on the {model_profile.name} model")
+        for step in tr.steps:
+            print(f"  [{step.index:>2}] {step.task:<8} {step.op:<10} -> {show(step.result)}")
+            for line in explain_lines(step.raw):
+                print("         " + line)
+    return EXIT_OK
+
+
+def explain_lines(raw: dict[str, Any]) -> list[str]:
+    """Human lines for a step's ``raw`` explanation (the model's)."""
+    lines: list[str] = []
+    if "rule" in raw:
+        lines.append(f"{raw['rule']}" + (f": {raw['detail']}" if raw.get("detail") else ""))
+    if "pdu_size_written" in raw:
+        lines.append("pdu_size written back" if raw["pdu_size_written"] else "pdu_size not written back")
+    for sqe in raw.get("sqes", []):
+        detail = f" ({sqe['detail']})" if sqe.get("detail") else ""
+        cqe = "" if sqe.get("cqe", True) else ", no CQE"
+        lines.append(f"ud={sqe['user_data']} {sqe['opcode']} -> {sqe['result']}{cqe}: {sqe['decided_by']}, "
+                     f"{sqe['rule']}{detail}")
+        filters = sqe.get("filters")
+        if filters:
+            seen = filters.get("sqe_flags_seen")
+            lines.append(f"    filters of {filters['table']}" + ("" if seen is None else f", sqe_flags seen {seen:#x}"))
+            for run in filters.get("chain", []):
+                value = "" if "value" not in run else f": returned {run['value']} after {run['instructions']} insns"
+                origin = " [inherited]" if run.get("inherited") else ""
+                lines.append(f"      #{run['position']} {run['filter']}{value}{origin}")
+    return lines

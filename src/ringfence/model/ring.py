@@ -1,0 +1,56 @@
+"""A ring (``io_ring_ctx``): its restriction state, enforcement bits, submitter, SQ backlog and drain state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ringfence.abi.opcodes import SetupFlag
+from ringfence.model.filters import FilterTable
+from ringfence.model.restriction import RestrictionState
+from ringfence.scenario.steps import Sqe
+
+if TYPE_CHECKING:
+    from ringfence.model.task import Task
+
+
+@dataclass(slots=True, eq=False)
+class Ring:
+    """One io_uring instance.
+
+    ``op_restricted``/``reg_restricted`` are the 7.0 enforcement bits; pre-7.0 kernels set both together at
+    enable (§3.7). ``cache`` is the hot-path pointer to the filter heads (§3.1), refreshed on creation and
+    on each successful ring filter registration. ``drain_*`` mirror ``ctx->drain_*`` (§8.1 steps 4-5).
+    """
+
+    name: str
+    serial: int
+    setup_flags: int
+    sq_entries: int
+    creator: str
+    state: RestrictionState = field(default_factory=RestrictionState)
+    op_restricted: bool = False
+    reg_restricted: bool = False
+    disabled: bool = False
+    submitter: Task | None = None
+    cache: FilterTable | None = None
+    pending: list[Sqe] = field(default_factory=list)
+    drain_disabled: bool = False
+    drain_active: bool = False
+    drain_next: bool = False
+
+    def has(self, flag: SetupFlag | int) -> bool:
+        return bool(self.setup_flags & int(flag))
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        cache = None if self.cache is None else self.cache.serial
+        submitter = None if self.submitter is None else self.submitter.name
+        return (self.state.fingerprint(), self.op_restricted, self.reg_restricted, self.disabled, submitter, cache)
+
+    def explain(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ring": self.name, "created_by": self.creator, "disabled": self.disabled,
+                               "op_restricted": self.op_restricted, "reg_restricted": self.reg_restricted}
+        out.update(self.state.explain())
+        if self.cache is not None:
+            out["submission_filters"] = self.cache.label
+        return out
