@@ -10,10 +10,14 @@ from __future__ import annotations
 import errno as _errno
 import os
 
+#: Where libc has two names for one number, the one the kernel's sources use.
+_KERNEL_SPELLING = {_errno.EOPNOTSUPP: "EOPNOTSUPP", _errno.EAGAIN: "EAGAIN", _errno.EDEADLK: "EDEADLK"}
+
 
 def errno_name(number: int) -> str:
-    """The kernel's symbolic name for a positive or negative errno (``-13`` -> ``EACCES``)."""
-    return _errno.errorcode.get(abs(number), f"E{abs(number)}")
+    """The kernel's name for a positive or negative errno (``-13`` -> ``EACCES``, ``-95`` -> ``EOPNOTSUPP``)."""
+    n = abs(number)
+    return _KERNEL_SPELLING.get(n) or _errno.errorcode.get(n, f"E{n}")
 
 
 def errno_number(name: str) -> int:

@@ -12,8 +12,8 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from model_settings import MODEL_SETTINGS
 
-from conftest import MODEL_SETTINGS
 from ringfence.abi.opcodes import SqeOp
 from ringfence.abi.profiles import profile
 from ringfence.model import Kernel, Reply, Ring

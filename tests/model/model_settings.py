@@ -1,5 +1,4 @@
 """Hypothesis settings for the model's property tests: derandomized and bounded (CI-stable)."""
-
 from __future__ import annotations
 
 from hypothesis import HealthCheck, Phase, settings
