@@ -79,8 +79,7 @@ def test_vm_interpreter_differential(vm_batch: dict[str, Any]) -> None:
         prog = bytes.fromhex(sent["program"])
         checked = check(Program.from_bytes(prog))
         for req, kernel in zip(sent["requests"], job["outcomes"], strict=True):
-            sqe = Sqe(opcode=int(sqe_op(req["op"])), user_data=req["ud"], family=req.get("family", 0),
-                      type=req.get("type", 0), protocol=req.get("protocol", 0))
+            sqe = _model_sqe(req)
             try:
                 flags = prep(sqe)
             except Refused as refused:
@@ -97,3 +96,16 @@ def test_vm_interpreter_differential(vm_batch: dict[str, Any]) -> None:
             if not agreed:
                 bad.append(f"program {prog.hex()} request {req}: interpreter allowed={allowed}, kernel {kernel}")
     assert not bad, "\n".join(bad[:20])
+
+
+def _model_sqe(req: dict[str, Any]) -> Sqe:
+    """The scenario-layer SQE for a differential request (the path matters to the model only for prep)."""
+    op = sqe_op(req["op"])
+    if op.name == "CONNECT":
+        return Sqe(opcode=int(op), user_data=req["ud"], family=req["family"], type=1, addr_family=req["family"],
+                   addr=req["addr"], port=req["port"], addr_len=req.get("addr_len"))
+    if op.name in ("OPENAT", "OPENAT2"):
+        return Sqe(opcode=int(op), user_data=req["ud"], fd="cwd", path="/dev/null", open_flags=req["flags"],
+                   mode=req["mode"], resolve=req.get("resolve", 0))
+    return Sqe(opcode=int(op), user_data=req["ud"], family=req.get("family", 0), type=req.get("type", 0),
+               protocol=req.get("protocol", 0))
