@@ -12,9 +12,9 @@ import argparse
 import time
 
 from ringfence.abi.profiles import DEFAULT_PROFILE, profile
-from ringfence.model import ModelBackend
 from ringfence.scenario import parse
 from ringfence.scenario.generate import generate_many
+from ringfence.scenario.model_backend import ModelBackend
 
 
 def main() -> None:

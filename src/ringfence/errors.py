@@ -20,6 +20,11 @@ def errno_name(number: int) -> str:
     return _KERNEL_SPELLING.get(n) or _errno.errorcode.get(n, f"E{n}")
 
 
+def outcome_of(value: int) -> str:
+    """``"ok"`` for a non-negative kernel result, else the errno name of ``-value`` (how outcomes are compared)."""
+    return "ok" if value >= 0 else errno_name(-value)
+
+
 def errno_number(name: str) -> int:
     """The positive errno number for a name such as ``EACCES``."""
     value = getattr(_errno, name, None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ringfence.abi.profiles import KernelProfile
-from ringfence.model import ModelBackend
 from ringfence.scenario import Scenario, Transcript, compare, run
+from ringfence.scenario.model_backend import ModelBackend
 
 
 def side_by_side(left: Transcript, right: Transcript) -> str:

@@ -55,7 +55,7 @@ def vm_batch() -> dict[str, Any]:
     batch = _batch_input()
     (out_dir / "in.json").write_text(json.dumps(batch, sort_keys=True))
     python = str(ROOT / ".venv" / "bin" / "python")
-    result = run_in_vm([python, "-m", "ringfence.live.batch", str(out_dir / "in.json"), str(out_dir / "out.json")],
+    result = run_in_vm([python, "-m", "ringfence.harness.batch", str(out_dir / "in.json"), str(out_dir / "out.json")],
                        kernel=kernel, timeout=VM_TIMEOUT, rwdirs=[str(out_dir)], cwd=str(ROOT))
     out_file = out_dir / "out.json"
     if not out_file.exists():

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.live
 
 @cache
 def _backend() -> Any:
-    from ringfence.live.backend import LiveBackend
+    from ringfence.harness.backend import LiveBackend
 
     return LiveBackend()
 

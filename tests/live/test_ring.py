@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from ringfence.abi.opcodes import SetupFlag, SqeFlag, SqeOp
+from ringfence.harness.netns import enter_private_netns
 from ringfence.live import sqes
 from ringfence.live.child import run_in_child
-from ringfence.live.netns import enter_private_netns
 from ringfence.live.ring import Ring, RingFullError, probe_ops, query_opcodes
 
 pytestmark = pytest.mark.live

@@ -104,7 +104,7 @@ def test_explain(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> 
 
 def test_live_unavailable(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
                           capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setitem(sys.modules, "ringfence.live.backend", None)
+    monkeypatch.setitem(sys.modules, "ringfence.harness.backend", None)
     assert main(["scenario", "run", str(files["pass"]), "--backend", "live"]) == 5
     assert "live backend not available" in capsys.readouterr().err
     assert main(["scenario", "diff", str(files["pass"])]) == 5

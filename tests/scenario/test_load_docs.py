@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ringfence.abi.profiles import profile
-from ringfence.model import ModelBackend
 from ringfence.scenario import parse, runner
+from ringfence.scenario.model_backend import ModelBackend
 from ringfence.scenario.steps import Filter, Submit, SubmitExpect
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -10,11 +10,11 @@ from typing import Any, Final
 
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, KernelProfile, profile
 from ringfence.cli.main import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE
-from ringfence.model import ModelBackend
 from ringfence.scenario import runner
 from ringfence.scenario.backend import Backend
 from ringfence.scenario.generate import generate_many
 from ringfence.scenario.load import load, load_dir
+from ringfence.scenario.model_backend import ModelBackend
 from ringfence.scenario.steps import Expect, Scenario, SubmitExpect
 from ringfence.scenario.transcript import Result, SubmitResult, Transcript, compare
 
@@ -95,7 +95,7 @@ def _load_all(files: list[str]) -> list[Scenario]:
 
 def _live() -> Backend | None:
     try:
-        from ringfence.live.backend import LiveBackend  # optional, and slow to import
+        from ringfence.harness.backend import LiveBackend  # optional, and slow to import
     except ImportError:
         print(LIVE_MISSING, file=sys.stderr)
         return None

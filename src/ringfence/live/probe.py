@@ -17,7 +17,7 @@ from typing import Any
 from ringfence.abi.layout import BpfFilterReg, Restriction, SockFilter
 from ringfence.abi.opcodes import RegisterOp, RestrictionOp, SetupFlag, SqeOp
 from ringfence.abi.profiles import KernelProfile, profile_for_release
-from ringfence.errors import KernelError, errno_name
+from ringfence.errors import KernelError, errno_name, outcome_of
 from ringfence.live import _sys, sqes
 from ringfence.live.child import ChildError, run_in_child
 from ringfence.live.ring import (
@@ -28,7 +28,6 @@ from ringfence.live.ring import (
     register_restrictions,
     register_task_restrictions,
 )
-from ringfence.scenario.transcript import outcome_of
 
 ALLOW_ALL = SockFilter(0x06, 0, 0, 1).pack()  # ret #1
 DENY_ALL = SockFilter(0x06, 0, 0, 0).pack()   # ret #0

@@ -4,10 +4,9 @@ The contract is ``/work/shared/spec/kernel-semantics.md`` (sections cited as §n
 which fidelity is in ``docs/model.md``. Layers: :mod:`.restriction` (classic state), :mod:`.filters`
 (tables, chains, copy-on-write), :mod:`.register` / :mod:`.bpfreg` (the register syscall), :mod:`.prep`
 (per-opcode prep and filter payloads), :mod:`.submit` (the SQE pipeline and links), :mod:`.kernel`
-(tasks, processes, rings), :mod:`.backend` (the scenario backend).
+(tasks, processes, rings).
 """
 
-from ringfence.model.backend import ModelBackend, op_name
 from ringfence.model.filters import DENY_MARKER, FilterNode, FilterTable
 from ringfence.model.kernel import Kernel
 from ringfence.model.outcome import OK, Refused, Reply
@@ -17,6 +16,6 @@ from ringfence.model.submit import SubmitReply
 from ringfence.model.task import Process, Task
 
 __all__ = [
-    "DENY_MARKER", "OK", "FilterNode", "FilterTable", "Kernel", "ModelBackend", "Process", "Refused", "Reply",
-    "RestrictionState", "Ring", "SubmitReply", "Task", "op_name",
+    "DENY_MARKER", "OK", "FilterNode", "FilterTable", "Kernel", "Process", "Refused", "Reply",
+    "RestrictionState", "Ring", "SubmitReply", "Task",
 ]

@@ -6,7 +6,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ringfence.scenario.steps import OK, Outcome
+from ringfence.errors import outcome_of
+from ringfence.scenario.steps import Outcome
+
+__all__ = ["Difference", "StepResult", "SubmitResult", "Transcript", "compare", "outcome_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +76,6 @@ class Transcript:
     def from_json(data: dict[str, Any]) -> Transcript:
         return Transcript(str(data["scenario"]), str(data["backend"]), str(data["kernel"]),
                           tuple(StepResult.from_json(s) for s in data["steps"]), data.get("error"))
-
-
-def outcome_of(value: int) -> Outcome:
-    """``"ok"`` for a non-negative kernel result, else the errno name of ``-value``."""
-    from ringfence.errors import errno_name
-
-    return OK if value >= 0 else errno_name(-value)
 
 
 @dataclass(frozen=True, slots=True)

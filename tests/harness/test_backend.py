@@ -13,9 +13,10 @@ import pytest
 
 from ringfence.abi.profiles import KernelProfile
 from ringfence.errors import ScenarioError
+from ringfence.harness.backend import LiveBackend, needs_netns
 from ringfence.live import _sys
-from ringfence.live.backend import LiveBackend, needs_netns
 from ringfence.scenario import compare, load, parse, run, skip_reason
+from ringfence.scenario.model_backend import ModelBackend
 from ringfence.scenario.transcript import SubmitResult
 
 from ._scenarios import ALL, SOURCE_COW, sc
@@ -156,13 +157,9 @@ def test_features_and_profile(backend: LiveBackend, kernel: KernelProfile) -> No
         assert backend.features() == {"netns", "unprivileged"}
 
 
-def test_model_agrees_where_available(backend: LiveBackend, kernel: KernelProfile) -> None:
-    """Differential check against ringfence.model once it exists (written concurrently)."""
-    model_mod = pytest.importorskip("ringfence.model")
-    model_backend = getattr(model_mod, "ModelBackend", None)
-    if model_backend is None:
-        pytest.skip("ringfence.model has no ModelBackend yet")
-    model = model_backend(kernel)
+def test_model_agrees_with_this_kernel(backend: LiveBackend, kernel: KernelProfile) -> None:
+    """The live kernel and the model give the same transcripts for this suite's scenarios and the corpus."""
+    model = ModelBackend(kernel)
     found = {}
     for scenario in [parse(d) for d in ALL] + [load(p) for p in sorted(CORPUS.rglob("*.toml"))]:
         if skip_reason(scenario, kernel, backend.features()):

@@ -3,7 +3,7 @@
 An agent waits for one step at a time, performs it and replies. ``fork`` makes the agent fork (the child
 becomes the agent of the new task, with a channel created before the fork and handed to the coordinator through
 ``SCM_RIGHTS``), ``thread`` starts a ``threading.Thread`` agent in the same process, and ``exec`` re-executes
-``python -m ringfence.live.agent`` with the channel kept open, so the agent goes on in the new program image.
+``python -m ringfence.harness.agent`` with the channel kept open, so the agent goes on in the new program image.
 Agent code never returns into the code that forked it: every process leaves through ``os._exit``.
 """
 
@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ringfence.errors import KernelError
-from ringfence.live import _sys, wire
-from ringfence.live.netns import enter_private_netns
-from ringfence.live.perform import PERFORMERS, AgentProcess, Reply
-from ringfence.live.resources import Resources
+from ringfence.harness import wire
+from ringfence.harness.netns import enter_private_netns
+from ringfence.harness.perform import PERFORMERS, AgentProcess, Reply
+from ringfence.harness.resources import Resources
+from ringfence.live import _sys
 from ringfence.scenario import steps as s
 
 
@@ -96,7 +97,7 @@ def _exec(proc: AgentProcess, chan: socket.socket, task: str) -> Reply:
     # -S skips site (seconds under TCG); the package is found through PYTHONPATH instead, stdlib is enough
     env = {**os.environ, "PYTHONPATH": _PACKAGE_ROOT}
     try:
-        os.execve(sys.executable, [sys.executable, "-S", "-m", "ringfence.live.agent", json.dumps(state)], env)
+        os.execve(sys.executable, [sys.executable, "-S", "-m", "ringfence.harness.agent", json.dumps(state)], env)
     except OSError as exc:
         os.set_inheritable(chan.fileno(), False)
         return {"result": KernelError(exc.errno or 1, "execve").name, "raw": {}}

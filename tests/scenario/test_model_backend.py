@@ -9,10 +9,10 @@ from modelkit import DENY
 
 from ringfence.abi.profiles import PROFILES, profile
 from ringfence.errors import ScenarioError
-from ringfence.model import ModelBackend
 from ringfence.scenario import parse, runner
 from ringfence.scenario.backend import Backend
 from ringfence.scenario.generate import generate_many
+from ringfence.scenario.model_backend import ModelBackend
 from ringfence.scenario.transcript import SubmitResult, Transcript, compare
 
 DENY_NOP = {"scenario": {"name": "deny_nop", "requires": ["bpf_filter"]}, "step": [

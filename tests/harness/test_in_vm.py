@@ -26,7 +26,7 @@ def _unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="module")
 def guest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One boot: ``python -m ringfence.live.batch`` over this suite's scenarios (the corpus is the conformance
+    """One boot: ``python -m ringfence.harness.batch`` over this suite's scenarios (the corpus is the conformance
     suite's business: its expectations are checked there)."""
     vm = pytest.importorskip("ringfence.vm")
     try:
@@ -44,7 +44,7 @@ def guest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             {"op": "CONNECT", "family": 10, "addr": "::1", "port": 1}]}]}
     (out_dir / "in.json").write_text(json.dumps(data))
     try:
-        result = vm.run_in_vm([sys.executable, "-m", "ringfence.live.batch", str(out_dir / "in.json"),
+        result = vm.run_in_vm([sys.executable, "-m", "ringfence.harness.batch", str(out_dir / "in.json"),
                                str(out_dir / "out.json")], kernel=kernel, timeout=1500, rwdirs=[str(out_dir)])
     except vm.VmError as exc:
         _unavailable(str(exc))

@@ -21,12 +21,11 @@ from ringfence.abi.constants import O
 from ringfence.abi.ctx import parse_constant
 from ringfence.abi.layout import BpfFilterReg
 from ringfence.abi.opcodes import SqeFlag, SqeOp, sqe_flags, sqe_op
-from ringfence.errors import KernelError
+from ringfence.errors import KernelError, outcome_of
+from ringfence.harness.netns import enter_private_netns
 from ringfence.live import sqes
 from ringfence.live.child import run_in_child
-from ringfence.live.netns import enter_private_netns
 from ringfence.live.ring import Ring, register_bpf_filter
-from ringfence.scenario.transcript import outcome_of
 
 #: A request that completed without a CQE (only possible with ``CQE_SKIP_SUCCESS``... or a request still running).
 NO_CQE = "none"

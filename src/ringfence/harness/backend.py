@@ -22,8 +22,9 @@ from typing import Any
 
 from ringfence.abi.opcodes import SqeOp
 from ringfence.abi.profiles import KernelProfile
-from ringfence.live import _sys, wire
-from ringfence.live.agent import spawn_root_agent
+from ringfence.harness import wire
+from ringfence.harness.agent import spawn_root_agent
+from ringfence.live import _sys
 from ringfence.live.child import ChildError, run_in_child
 from ringfence.live.probe import probed_profile
 from ringfence.scenario import steps as s

@@ -10,8 +10,8 @@ import pytest
 from ringfence.abi.opcodes import SqeOp
 from ringfence.abi.profiles import KernelProfile
 from ringfence.errors import KernelError
-from ringfence.live import batch
-from ringfence.live.programs import register_outcomes, verdicts
+from ringfence.harness import batch
+from ringfence.harness.programs import register_outcomes, verdicts
 
 from ._scenarios import INET_ONLY, RET1, sc
 from .conftest import insns

@@ -1,4 +1,6 @@
-"""``ModelBackend``: the kernel model behind the :class:`ringfence.scenario.backend.Backend` protocol."""
+"""``ModelBackend``: the kernel model behind the :class:`ringfence.scenario.backend.Backend` protocol.
+
+It sits on the scenario side: the model knows nothing of scenarios; this module turns steps into kernel calls."""
 
 from __future__ import annotations
 

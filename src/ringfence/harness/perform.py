@@ -3,7 +3,7 @@
 Each function returns a reply: ``{"result": outcome-or-submit-table, "pdu_size_out": int?, "raw": {...}}``.
 Kernel errors are outcomes, never exceptions; an exception here means the scenario cannot be performed (an
 unknown resource, a CONNECT outside a private network namespace) and ends the run with an error.
-Fork, thread and exec change the agent structure and live in :mod:`ringfence.live.agent`.
+Fork, thread and exec change the agent structure and live in :mod:`ringfence.harness.agent`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 
 from ringfence.abi.layout import BpfFilterReg, Restriction
 from ringfence.abi.opcodes import REGISTER_USE_REGISTERED_RING, RegisterOp, SqeFlag, SqeOp
-from ringfence.errors import KernelError, ScenarioError
+from ringfence.errors import KernelError, ScenarioError, outcome_of
+from ringfence.harness.netns import assert_private
+from ringfence.harness.resources import Resources
 from ringfence.live import _sys, sqes
-from ringfence.live.netns import assert_private
-from ringfence.live.resources import Resources
 from ringfence.live.ring import (
     Ring,
     register_bpf_filter,
@@ -29,7 +29,6 @@ from ringfence.live.ring import (
     wrote_back,
 )
 from ringfence.scenario import steps as s
-from ringfence.scenario.transcript import outcome_of
 
 Reply = dict[str, Any]
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from ringfence.live import wire
+from ringfence.harness import wire
 from ringfence.scenario import parse
 from ringfence.scenario import steps as s
 

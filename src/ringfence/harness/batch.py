@@ -1,7 +1,7 @@
-"""Batch mode for the VM: ``python -m ringfence.live.batch IN.json OUT.json``.
+"""Batch mode for the VM: ``python -m ringfence.harness.batch IN.json OUT.json``.
 
 Booting a kernel costs seconds, so the conformance suite sends everything at once: scenarios (as the
-scenario-file dict structure, or file paths) and program jobs (:mod:`ringfence.live.programs`). The output holds
+scenario-file dict structure, or file paths) and program jobs (:mod:`ringfence.harness.programs`). The output holds
 the probe report, one record per scenario (transcript, skip reason, expectation mismatches) and per job, and
 timings. Input::
 
@@ -23,9 +23,9 @@ from typing import Any
 
 from ringfence.abi.opcodes import sqe_op
 from ringfence.errors import RingfenceError
-from ringfence.live.backend import STEP_TIMEOUT, LiveBackend
+from ringfence.harness.backend import STEP_TIMEOUT, LiveBackend
+from ringfence.harness.programs import register_outcomes, verdicts
 from ringfence.live.probe import probed_profile
-from ringfence.live.programs import register_outcomes, verdicts
 from ringfence.scenario.load import load, parse
 from ringfence.scenario.runner import run as run_scenario
 
@@ -83,7 +83,7 @@ def run_batch(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: python -m ringfence.live.batch IN.json OUT.json", file=sys.stderr)
+        print("usage: python -m ringfence.harness.batch IN.json OUT.json", file=sys.stderr)
         return 2
     with open(argv[0]) as f:
         data = json.load(f)
