@@ -15,7 +15,7 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "abi": {"errors"},
     "bpf": {"errors", "abi"},
-    "model": {"errors", "abi", "bpf", "scenario"},
+    "model": {"errors", "abi", "bpf"},
     "live": {"errors", "abi", "bpf"},
     "vm": {"errors"},
     "policy": {"errors", "abi", "bpf", "model"},

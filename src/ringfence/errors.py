@@ -88,6 +88,7 @@ class ScenarioError(RingfenceError):
     """A scenario file that is malformed or refers to things that do not exist."""
 
     def __init__(self, message: str, *, path: str = "", step: int | None = None) -> None:
+        self.message = message
         self.path = path
         self.step = step
         where = path + (f": step {step}" if step is not None else "")

@@ -13,7 +13,7 @@ from ringfence.abi import (
     OPINFO,
     PROFILES,
     BpfCtx,
-    BpfFilterReg,
+    FilterRegistration,
     RegisterOp,
     Restriction,
     SockFilter,
@@ -34,9 +34,10 @@ HEADER = Path("/usr/include/linux/io_uring.h")
 def test_struct_sizes() -> None:
     assert len(Restriction(1, 2).pack()) == 16
     assert len(pack_task_restrictions([Restriction(1, 0)])) == 32
-    reg = BpfFilterReg(opcode=45, filter_len=1, filter_ptr=0x1000, pdu_size=12).pack()
+    reg = FilterRegistration(opcode=45, program=bytes(8), pdu_size=12).pack(0x1000)
     assert len(reg) == 72
     assert reg[BPF_PDU_SIZE_OFFSET] == 12
+    assert int.from_bytes(reg[24:32], "little") == 0x1000 and int.from_bytes(reg[16:20], "little") == 1
     assert len(BpfCtx().pack()) == 40
     assert len(SockFilter(6, 0, 0, 1).pack()) == 8
 

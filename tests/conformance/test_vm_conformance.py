@@ -13,10 +13,11 @@ from conformance_compare import check_against_model
 from conformance_data import CORPUS, VM_RANDOM, programs
 
 from ringfence.abi import BpfCtx, profile, sqe_op
+from ringfence.abi import sqe as abisqe
 from ringfence.bpf import Program, check, diagnose, run
 from ringfence.model.outcome import Refused
 from ringfence.model.prep import populate, prep
-from ringfence.scenario import Sqe, load, parse
+from ringfence.scenario import load, parse
 
 pytestmark = pytest.mark.vm
 
@@ -98,14 +99,18 @@ def test_vm_interpreter_differential(vm_batch: dict[str, Any]) -> None:
     assert not bad, "\n".join(bad[:20])
 
 
-def _model_sqe(req: dict[str, Any]) -> Sqe:
-    """The scenario-layer SQE for a differential request (the path matters to the model only for prep)."""
+def _model_sqe(req: dict[str, Any]) -> abisqe.Sqe:
+    """The kernel's view of a differential request (the path matters to the model only for prep)."""
     op = sqe_op(req["op"])
+    ud = req["ud"]
     if op.name == "CONNECT":
-        return Sqe(opcode=int(op), user_data=req["ud"], family=req["family"], type=1, addr_family=req["family"],
-                   addr=req["addr"], port=req["port"], addr_len=req.get("addr_len"))
-    if op.name in ("OPENAT", "OPENAT2"):
-        return Sqe(opcode=int(op), user_data=req["ud"], fd="cwd", path="/dev/null", open_flags=req["flags"],
-                   mode=req["mode"], resolve=req.get("resolve", 0))
-    return Sqe(opcode=int(op), user_data=req["ud"], family=req.get("family", 0), type=req.get("type", 0),
-               protocol=req.get("protocol", 0))
+        return abisqe.connect(0, abisqe.sockaddr(req["family"], req["addr"], req["port"]), req.get("addr_len"),
+                              user_data=ud)
+    if op.name == "OPENAT":
+        return abisqe.openat("/dev/null", req["flags"], req["mode"], user_data=ud)
+    if op.name == "OPENAT2":
+        return abisqe.openat2("/dev/null", abisqe.OpenHow(req["flags"], req["mode"], req.get("resolve", 0)),
+                              user_data=ud)
+    if op.name == "SOCKET":
+        return abisqe.socket(req.get("family", 0), req.get("type", 0), req.get("protocol", 0), user_data=ud)
+    return abisqe.Sqe(int(op), user_data=ud)

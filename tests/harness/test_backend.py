@@ -135,16 +135,7 @@ def test_stuck_agent_is_killed_and_reported(private_tmp: Path) -> None:
     assert not _leftovers(private_tmp)
 
 
-def test_unknown_task_and_resource_end_the_run_with_an_error(backend: LiveBackend) -> None:
-    transcript = backend.run(parse(sc("t", [{"do": "ring", "task": "ghost", "ring": "r"}])))
-    assert transcript.error is not None and "no task named 'ghost'" in transcript.error
-    transcript = backend.run(parse(sc("t", [{"do": "enable", "ring": "never"}])))
-    assert transcript.error is not None and "unknown ring 'never'" in transcript.error
-    transcript = backend.run(parse(sc("t", [{"do": "thread", "thread": "t"}, {"do": "exec"}])))
-    assert transcript.error is not None and "its process has 2 threads" in transcript.error
-    transcript = backend.run(parse(sc("t", [{"do": "fork", "child": "c"}, {"do": "fork", "task": "c",
-                                                                            "child": "c"}])))
-    assert transcript.error is not None and "already used" in transcript.error
+def test_unknown_resource_ends_the_run_with_an_error(backend: LiveBackend) -> None:
     transcript = backend.run(parse(sc("t", [{"do": "ring", "ring": "r"}, {"do": "submit", "ring": "r", "sqes": [
         {"op": "WRITE", "fd": "nowhere"}]}])))
     assert transcript.error is not None and "unknown resource 'nowhere'" in transcript.error

@@ -6,6 +6,8 @@ import dataclasses
 
 import pytest
 
+from ringfence.abi import sqe as abisqe
+from ringfence.abi.layout import FilterRegistration
 from ringfence.harness import wire
 from ringfence.scenario import parse
 from ringfence.scenario import steps as s
@@ -23,9 +25,12 @@ def test_round_trip(data: dict[str, object]) -> None:
 
 
 def test_bytes_and_nested_dataclasses() -> None:
-    step = s.Filter(ring="r", program=b"\x06\x00\x00\x00\x01\x00\x00\x00", filter_resv=b"\x01\x02\x03")
+    reg = FilterRegistration(0, b"\x06\x00\x00\x00\x01\x00\x00\x00", filter_resv=b"\x01\x02\x03")
+    step = s.Filter(ring="r", registration=reg)
     assert wire.decode_step(wire.encode_step(step)) == step
-    sub = s.Submit(ring="r", sqes=(s.Sqe(opcode=16, addr="::1", addr_len=3),))
+    connect = abisqe.connect(0, abisqe.sockaddr(10, "::1", 1), 3)
+    sub = s.Submit(ring="r", sqes=(s.SubmitItem(connect, 0, "EINVAL", connect=s.ConnectTo(10, 1, 10, "::1", 1)),
+                                   s.SubmitItem(abisqe.openat2("/x", abisqe.OpenHow(1, 2, 3)), "cwd")))
     assert wire.decode_step(wire.encode_step(sub)) == sub
 
 

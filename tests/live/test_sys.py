@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from ringfence.abi.layout import BpfFilterReg
+from ringfence.abi.layout import FilterRegistration
 from ringfence.abi.opcodes import RegisterOp, SqeOp
 from ringfence.abi.profiles import KernelProfile
 from ringfence.errors import KernelError
@@ -62,7 +62,7 @@ def test_blind_bpf_filter_errno(kernel: KernelProfile) -> None:
         assert result in (-errno.EFAULT, -errno.EACCES)
     else:
         assert result == -errno.EINVAL
-        result, pdu = register_bpf_filter(-1, BpfFilterReg(SqeOp.NOP, 1, 0, pdu_size=7), insns([[6, 0, 0, 1]]))
+        result, pdu = register_bpf_filter(-1, FilterRegistration(SqeOp.NOP, insns([[6, 0, 0, 1]]), pdu_size=7))
         assert (result, pdu) == (-errno.EINVAL, 7)  # no write-back without the feature
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ringfence.abi.layout import Restriction
+from ringfence.abi.layout import FilterRegistration, Restriction
 from ringfence.abi.opcodes import RegisterOp, RestrictionOp, SqeOp
 from ringfence.abi.profiles import KernelProfile
 from ringfence.errors import KernelError, UnsupportedError
@@ -34,7 +34,7 @@ def _nnp_after(fn: object) -> dict[str, object]:
 
 
 def test_bad_program_is_refused_before_anything_irreversible() -> None:
-    out = _nnp_after(lambda: task.apply(filters=[task.TaskFilter(SqeOp.NOP, b"\x06\x00")]))
+    out = _nnp_after(lambda: task.apply(filters=[FilterRegistration(SqeOp.NOP, b"\x06\x00")]))
     assert out == {"raised": "ValueError:", "nnp": False}
 
 
@@ -47,7 +47,7 @@ def test_unsupported_kernel_changes_nothing(kernel: KernelProfile) -> None:
     if kernel.task_restrictions:
         pytest.skip("this kernel has task restrictions")
     assert _nnp_after(lambda: task.apply(restrictions=NOP_ONLY)) == {"raised": "UnsupportedError:", "nnp": False}
-    assert _nnp_after(lambda: task.apply(filters=[task.TaskFilter(SqeOp.NOP, DENY)])) == \
+    assert _nnp_after(lambda: task.apply(filters=[FilterRegistration(SqeOp.NOP, DENY)])) == \
         {"raised": "UnsupportedError:", "nnp": False}
 
 
@@ -61,7 +61,7 @@ def test_apply_restricts_the_task_and_its_rings(kernel: KernelProfile) -> None:
         pytest.skip("no task restrictions on this kernel")
 
     def child() -> list[object]:
-        written = task.apply(restrictions=NOP_ONLY, filters=[task.TaskFilter(SqeOp.SOCKET, DENY, pdu_size=12)])
+        written = task.apply(restrictions=NOP_ONLY, filters=[FilterRegistration(SqeOp.SOCKET, DENY, pdu_size=12)])
         with Ring.setup(2) as ring:
             ring.queue(sqes.nop(1))
             ring.queue(sqes.rw(SqeOp.READ, 0, 8, user_data=2))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ringfence.abi.profiles import KernelProfile, profile
-from ringfence.model import Kernel, Reply, SubmitReply
+from ringfence.model import Kernel, Reply, RequestOutcome, SubmitReply, Submitted
 from ringfence.scenario import parse
-from ringfence.scenario.steps import Sqe, Step
-from ringfence.scenario.transcript import SubmitResult
+from ringfence.scenario.model_backend import apply_step
+from ringfence.scenario.steps import Step, SubmitItem
 
 DENY = "ret #0"
 ALLOW = "ret #1"
@@ -21,7 +21,7 @@ def steps(*raw: dict[str, Any]) -> tuple[Step, ...]:
     return parse({"scenario": {"name": "t"}, "step": list(raw)}).steps
 
 
-def sqe(op: str, **fields: Any) -> Sqe:
+def sqe(op: str, **fields: Any) -> SubmitItem:
     """One SQE from a file-format dict, e.g. ``sqe("SOCKET", family="AF_INET", type="SOCK_STREAM")``."""
     step = steps({"do": "submit", "ring": "x", "sqes": [{"op": op, **fields}]})[0]
     return step.sqes[0]  # type: ignore[attr-defined,no-any-return]
@@ -34,13 +34,16 @@ class Run:
         prof = profile(kernel) if isinstance(kernel, str) else kernel
         self.kernel = Kernel(prof)
         self.replies: list[Reply | SubmitReply] = []
+        self.raw: list[dict[str, Any]] = []
         self.do(*raw)
 
     def do(self, *raw: dict[str, Any]) -> Run:
+        """Apply more steps; the loader sees the whole scenario so far, so names introduced earlier are known."""
         if not raw:
             return self
-        for step in steps(*raw):
-            self.replies.append(self.kernel.apply(step, len(self.replies)))
+        self.raw += raw
+        for step in steps(*self.raw)[len(self.replies):]:
+            self.replies.append(apply_step(self.kernel, step, len(self.replies)))
         return self
 
     def one(self, raw: dict[str, Any]) -> Reply | SubmitReply:
@@ -57,7 +60,7 @@ class Run:
         assert isinstance(reply, Reply), reply
         return reply.result
 
-    def submit(self, ring: str, *sqes: dict[str, Any], task: str = "main") -> SubmitResult:
+    def submit(self, ring: str, *sqes: dict[str, Any], task: str = "main") -> Submitted:
         reply = self.one({"do": "submit", "task": task, "ring": ring, "sqes": list(sqes)})
         assert isinstance(reply, SubmitReply)
         return reply.result
@@ -72,10 +75,16 @@ class Run:
             out.update(self.cqes(ring, one, task=task))
         return out
 
-    def sqe_explain(self, index: int = -1) -> list[dict[str, Any]]:
+    def sqe_explain(self, index: int = -1) -> list[RequestOutcome]:
         reply = self.replies[index]
         assert isinstance(reply, SubmitReply)
-        return list(reply.explain["sqes"])
+        return list(reply.explanation.requests)
+
+
+def decided_by(req: RequestOutcome) -> str:
+    """The mechanism that decided a request: the one that failed it at init, else what happened when it ran."""
+    rule = req.rule if req.decision.allowed else req.decision.rule
+    return rule.mechanism.value
 
 
 def nop(ud: int, **fields: Any) -> dict[str, Any]:

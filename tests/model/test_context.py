@@ -22,7 +22,9 @@ def context(sqe: dict[str, Any], kernel: str = "7.2") -> BpfCtx:
     run = Run(kernel, {"do": "ring", "ring": "r"},
               {"do": "filter", "ring": "r", "opcode": op, "program": ALLOW, "pdu_size": pdu})
     run.submit("r", {"ud": 0x1122334455667788, **sqe})
-    return BpfCtx.unpack(bytes.fromhex(run.sqe_explain()[0]["filters"]["context"]))
+    filters = run.sqe_explain()[0].decision.filters
+    assert filters is not None and filters.context is not None
+    return BpfCtx.unpack(filters.context)
 
 
 def open_fields(ctx: BpfCtx) -> tuple[int, int, int]:
@@ -97,9 +99,10 @@ def test_no_context_without_a_real_filter_at_the_head() -> None:
     run = Run("7.2", {"do": "ring", "ring": "r"},
               {"do": "filter", "ring": "r", "opcode": "NOP", "program": ALLOW, "flags": "DENY_REST"})
     run.each("r", {"op": "READ", "ud": 1, "fd": "zero"}, {"op": "NOP", "ud": 2})
-    first, second = run.replies[-2].explain["sqes"][0], run.sqe_explain()[0]  # type: ignore[union-attr]
-    assert "context" not in first["filters"] and first["result"] == "EACCES"
-    assert "context" in second["filters"]
+    first, second = run.sqe_explain(-2)[0], run.sqe_explain()[0]
+    assert first.decision.filters is not None and first.decision.filters.context is None
+    assert first.result == "EACCES"
+    assert second.decision.filters is not None and second.decision.filters.context is not None
 
 
 # -- liburing §9.3 filter cases on open and connect -------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from modelkit import ALLOW, Run
 
-from ringfence.model import Reply
+from ringfence.model import Reply, Rule
 
 
 def ring_filter(**fields: Any) -> dict[str, Any]:
@@ -23,29 +23,29 @@ def register(kernel: str = "7.2", **fields: Any) -> Reply:
 
 # One row per line: fields that reach the row (plus a later row's condition it must beat), errno, rule, written?
 ROWS = [
-    ({"cmd_type": 2, "opcode": 99}, "EINVAL", "§5.3 row 2", False),
-    ({"cmd_flags": 1, "opcode": 99}, "EINVAL", "§5.3 row 3", False),
-    ({"resv": 7, "flags": 8}, "EINVAL", "§5.3 row 3", False),
-    ({"opcode": 65, "flags": 8}, "EINVAL", "§5.3 row 4", False),
-    ({"flags": 4, "filter_resv": [1, 0, 0]}, "EINVAL", "§5.3 row 5", False),
-    ({"filter_resv": [0, 0, 1], "resv2": [1, 0, 0, 0, 0]}, "EINVAL", "§5.3 row 6", False),
-    ({"resv2": [0, 0, 0, 0, 1], "filter_len": 0}, "EINVAL", "§5.3 row 7", False),
-    ({"filter_len": 0, "pdu_size": 12}, "EINVAL", "§5.3 row 8", False),
-    ({"filter_len": 4097, "pdu_size": 12}, "EINVAL", "§5.3 row 8", False),
-    ({"pdu_size": 12, "null_program": True}, "EMSGSIZE", "§5.3 row 9 / §5.4", True),
-    ({"pdu_size": 0, "null_program": True, "program": "ld [3]\n ret #1"}, "EINVAL", "§5.3 row 10", True),
-    ({"pdu_size": 0, "program": "ld M[0]\n ret a"}, "EINVAL", "§5.3 row 13-14 / §5.5", True),
-    ({"pdu_size": 0, "program": "ldh [0]\n ret #1"}, "EINVAL", "§5.3 row 13-14 / §5.5", True),
-    ({"pdu_size": 0, "program": "ld [3]\n ret #1"}, "EINVAL", "§5.3 row 13-14 / §5.5", True),
-    ({"pdu_size": 0, "program": "ld [0]"}, "EINVAL", "§5.3 row 13-14 / §5.5", True),
+    ({"cmd_type": 2, "opcode": 99}, "EINVAL", Rule.FILTER_CMD_TYPE, False),
+    ({"cmd_flags": 1, "opcode": 99}, "EINVAL", Rule.FILTER_CMD_FLAGS, False),
+    ({"resv": 7, "flags": 8}, "EINVAL", Rule.FILTER_CMD_FLAGS, False),
+    ({"opcode": 65, "flags": 8}, "EINVAL", Rule.FILTER_OPCODE, False),
+    ({"flags": 4, "filter_resv": [1, 0, 0]}, "EINVAL", Rule.FILTER_FLAGS, False),
+    ({"filter_resv": [0, 0, 1], "resv2": [1, 0, 0, 0, 0]}, "EINVAL", Rule.FILTER_RESV, False),
+    ({"resv2": [0, 0, 0, 0, 1], "filter_len": 0}, "EINVAL", Rule.FILTER_RESV2, False),
+    ({"filter_len": 0, "pdu_size": 12}, "EINVAL", Rule.FILTER_LENGTH, False),
+    ({"filter_len": 4097, "pdu_size": 12}, "EINVAL", Rule.FILTER_LENGTH, False),
+    ({"pdu_size": 12, "null_program": True}, "EMSGSIZE", Rule.FILTER_PDU_SIZE, True),
+    ({"pdu_size": 0, "null_program": True, "program": "ld [3]\n ret #1"}, "EINVAL", Rule.FILTER_NULL_PROGRAM, True),
+    ({"pdu_size": 0, "program": "ld M[0]\n ret a"}, "EINVAL", Rule.FILTER_PROGRAM, True),
+    ({"pdu_size": 0, "program": "ldh [0]\n ret #1"}, "EINVAL", Rule.FILTER_PROGRAM, True),
+    ({"pdu_size": 0, "program": "ld [3]\n ret #1"}, "EINVAL", Rule.FILTER_PROGRAM, True),
+    ({"pdu_size": 0, "program": "ld [0]"}, "EINVAL", Rule.FILTER_PROGRAM, True),
 ]
 
 
 @pytest.mark.parametrize(("fields", "errno", "rule", "written"), ROWS)
-def test_rows(fields: dict[str, Any], errno: str, rule: str, written: bool) -> None:
+def test_rows(fields: dict[str, Any], errno: str, rule: Rule, written: bool) -> None:
     reply = register(**{"pdu_size": 5, **fields})
-    assert (reply.result, reply.explain["rule"]) == (errno, rule)
-    assert reply.explain["pdu_size_written"] is written
+    assert (reply.result, reply.rule) == (errno, rule)
+    assert reply.explanation.pdu_size_written is written
     assert reply.pdu_size_out == (0 if written else fields.get("pdu_size", 5))
 
 
@@ -55,7 +55,7 @@ def test_filter_len_reads_what_the_kernel_copies() -> None:
 
 
 def test_ring_path_nr_args_comes_first() -> None:
-    assert register(nr_args=0, cmd_type=5).explain["rule"] == "§5.2"
+    assert register(nr_args=0, cmd_type=5).rule is Rule.FILTER_NR_ARGS
 
 
 # -- §5.4 payload-size negotiation -----------------------------------------------------------------------------------

@@ -7,10 +7,18 @@ from typing import Any
 import pytest
 from modelkit import ALLOW, DENY, INET_ONLY, TCP_ONLY, Run, nop
 
+from ringfence.model import ProgramVerdict
+
 SOCK_INET_TCP = {"op": "SOCKET", "family": "AF_INET", "type": "SOCK_STREAM"}
 SOCK_INET_UDP = {"op": "SOCKET", "family": "AF_INET", "type": "SOCK_DGRAM"}
 SOCK_INET6_TCP = {"op": "SOCKET", "family": "AF_INET6", "type": "SOCK_STREAM"}
 SOCK_UNIX = {"op": "SOCKET", "family": "AF_UNIX", "type": "SOCK_STREAM"}
+
+
+def _chain(run: Run) -> tuple[ProgramVerdict, ...]:
+    filters = run.sqe_explain()[0].decision.filters
+    assert filters is not None
+    return filters.chain
 
 
 def f(opcode: str, program: str, task: str = "main", ring: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -42,7 +50,7 @@ def test_later_task_filter_reaches_earlier_ring_only_before_7_3(kernel: str) -> 
 def test_chain_order_newest_first(kernel: str) -> None:
     run = Run(kernel, {"do": "nnp"}, f("SOCKET", ALLOW), {"do": "ring", "ring": "a"}, f("SOCKET", INET_ONLY))
     run.cqes("a", s(1, SOCK_INET_TCP))
-    chain = [c["filter"] for c in run.sqe_explain()[0]["filters"]["chain"]]
+    chain = [c.filter for c in _chain(run)]
     if kernel == "7.2":
         assert chain == ["filter#3 (task main, step 3)", "filter#1 (task main, step 1)"]
     else:
@@ -104,8 +112,7 @@ def test_marker_can_never_be_allowed_again() -> None:
     run = Run("7.2", {"do": "nnp"}, f("NOP", ALLOW, flags="DENY_REST"), f("READ", ALLOW),
               {"do": "ring", "ring": "r"}, f("READ", ALLOW, ring="r"))
     assert run.cqes("r", {"op": "READ", "ud": 1, "fd": "zero"}) == {1: "EACCES"}
-    chain = run.sqe_explain()[0]["filters"]["chain"]
-    assert [c["allowed"] for c in chain] == [True, True, False]     # ring's, task's, then the marker
+    assert [c.allowed for c in _chain(run)] == [True, True, False]     # ring's, task's, then the marker
 
 
 def test_install_in_place_without_cow_and_copy_with_cow() -> None:
@@ -148,8 +155,7 @@ def test_stack_and_cannot_loosen() -> None:
     got = run.each("r", s(1, SOCK_INET_TCP), s(2, SOCK_INET_UDP), s(3, SOCK_INET6_TCP), task="l2")
     assert got == {1: "ok", 2: "EACCES", 3: "EACCES"}
     assert run.cqes("r", nop(4), task="l2") == {4: "EACCES"}
-    chain = run.sqe_explain()[0]["filters"]["chain"]
-    assert [c["allowed"] for c in chain] == [True, False]            # L2's allow runs first, then L1's deny
+    assert [c.allowed for c in _chain(run)] == [True, False]            # L2's allow runs first, then L1's deny
 
 
 def test_multi_level_inherit() -> None:
@@ -180,4 +186,5 @@ def test_deny_rest_on_a_fresh_table_fills_every_other_opcode(kernel: str) -> Non
     assert len(heads) == 65
     assert heads[0] is not None and not heads[0].is_marker
     assert all(h is not None and h.is_marker for h in heads[1:])
-    assert len(run.last.explain["deny_rest_filled"]) == 64
+    install = run.last.explanation.install  # type: ignore[union-attr]
+    assert install is not None and len(install.deny_rest_filled) == 64

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from modelkit import Run
 
 from ringfence.abi.profiles import profile
 from ringfence.errors import ScenarioError
+from ringfence.model.rules import Rule
 
 
 def reg(opcode: str | int, ring: str | None = "r", task: str = "main", **extra: object) -> dict[str, object]:
@@ -36,15 +39,15 @@ def test_opcode_range_is_per_kernel() -> None:
 def test_registered_ring_bit_is_removed_before_the_range_check() -> None:
     run = Run("7.2", ring())
     assert run.result(reg(38, registered_ring_index=0)) == "EINVAL"
-    assert run.last.explain["rule"] == "§4.1 opcode range"
+    assert run.last.explanation.rule is Rule.REGISTER_OPCODE  # type: ignore[union-attr]
 
 
 def test_bpf_filter_on_pre_7_0_fails_the_range_check_before_anything() -> None:
     run = Run("6.18", ring())
     assert run.result({"do": "filter", "ring": "r", "opcode": "NOP", "program": "ret #1"}) == "EINVAL"
-    assert run.last.explain["rule"] == "§4.1 opcode range"
+    assert run.last.explanation.rule is Rule.REGISTER_OPCODE  # type: ignore[union-attr]
     assert run.result({"do": "filter", "opcode": "NOP", "program": "ret #1"}) == "EINVAL"
-    assert run.last.explain["rule"] == "§4.1 opcode range"
+    assert run.last.explanation.rule is Rule.REGISTER_OPCODE  # type: ignore[union-attr]
 
 
 # -- row 2: the blind path ---------------------------------------------------------------------------------------------
@@ -54,21 +57,22 @@ def test_blind_dispatch_table() -> None:
     assert run.result(reg("QUERY", ring=None)) == "ok"
     assert run.result(reg("SEND_MSG_RING", ring=None)) == "ok"
     assert run.result(reg("PROBE", ring=None)) == "EINVAL"
-    assert run.last.explain["rule"] == "§4.1 blind dispatch"
+    assert run.last.explanation.rule is Rule.BLIND_UNSUPPORTED  # type: ignore[union-attr]
 
 
 def test_pre_7_0_has_no_blind_restrictions() -> None:
     run = Run("6.18", {"do": "nnp"})
     assert run.result({"do": "restrict", "records": [["SQE_OP", "NOP"]]}) == "EINVAL"
-    assert run.last.explain["rule"] == "§4.1 blind dispatch"
+    assert run.last.explanation.rule is Rule.BLIND_UNSUPPORTED  # type: ignore[union-attr]
     assert run.result(reg("QUERY", ring=None)) == "ok"
 
 
 def test_kernels_without_a_blind_path_say_ebadf_after_the_range_check() -> None:
-    old = profile("6.18").with_features(blind_ops=frozenset())
+    old = dataclasses.replace(profile("6.18"), name="6.12", blind_ops=frozenset())
     run = Run(old)
     assert run.result(reg("QUERY", ring=None)) == "EBADF"
-    assert run.result(reg(37, ring=None)) == "EINVAL"
+    assert run.result({"do": "filter", "opcode": "NOP", "program": "ret #1"}) == "EINVAL"  # 37 is out of range first
+    assert run.last.explanation.rule is Rule.REGISTER_OPCODE  # type: ignore[union-attr]
 
 
 def test_blind_call_with_registered_bit_is_still_blind() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from modelkit import ALLOW, DENY, Run, nop
+from modelkit import ALLOW, DENY, Run, decided_by, nop
 
 from ringfence.errors import ScenarioError
 from ringfence.model.outcome import spelling
@@ -23,7 +23,7 @@ def restricted(kernel: str = "7.2", records: list[list[Any]] | None = None, flag
 
 def decided(run: Run, index: int = 0) -> tuple[str, str]:
     entry = run.sqe_explain()[index]
-    return entry["result"], entry["decided_by"]
+    return entry.result, decided_by(entry)
 
 
 # -- §8.1 order --------------------------------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ def test_step9_prep_failure_masks_filter_denial() -> None:
                                                    "program": DENY, "pdu_size": 24})
     run.cqes("r", {"op": "OPENAT", "ud": 1, "path": "/dev/null", "sqe_flags": "FIXED_FILE"})
     assert decided(run) == ("EBADF", "prep")
-    assert "filters" not in run.sqe_explain()[0]
+    assert run.sqe_explain()[0].decision.filters is None
     run.cqes("r", {"op": "OPENAT", "ud": 2, "path": "/dev/null"})
     assert decided(run) == ("EACCES", "filter")
 
@@ -214,7 +214,8 @@ def test_fsync_errors_do_not_break_links() -> None:
 # -- drain (§7.2 and §8.1 steps 4-5) -----------------------------------------------------------------------------------
 
 def _flags_seen(run: Run) -> list[int]:
-    return [e["filters"]["sqe_flags_seen"] for e in run.sqe_explain()]
+    return [e.decision.filters.flags_seen for e in run.sqe_explain() if e.decision.filters is not None
+            and e.decision.filters.flags_seen is not None]
 
 
 def test_drain_forces_async_until_the_first_request_of_a_later_call() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from modelkit import ALLOW, DENY, Run, nop
 
+from ringfence.model.rules import Rule
+
 TASK_NOP = {"do": "restrict", "records": [["SQE_OP", "NOP"]]}
 
 
@@ -61,7 +63,7 @@ def test_row5_header_flags() -> None:
 def test_row6_header_resv() -> None:
     run = Run("7.2", {"do": "nnp"})
     assert run.result(task_restrict(header_resv=[0, 0, 1], nr_res=500)) == "EINVAL"
-    assert run.last.explain["rule"] == "§4.3 row 6"
+    assert run.last.explanation.rule is Rule.TASK_HEADER_RESV  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("fields", [{"nr_res": 108}, {"records": [["SQE_OP", 99]]}, {"records": [[9, 0]]}])
@@ -88,7 +90,7 @@ def test_filter_row1_gate_before_nr_args() -> None:
 def test_filter_row2_nr_args() -> None:
     run = Run("7.2", {"do": "nnp"})
     assert run.result(task_filter(nr_args=2, cmd_type=9)) == "EINVAL"
-    assert run.last.explain["rule"] == "§4.4 row 2"
+    assert run.last.explanation.rule is Rule.FILTER_NR_ARGS  # type: ignore[union-attr]
 
 
 def test_filter_row4_registration_failure_leaves_no_state() -> None:

@@ -95,11 +95,12 @@ def test_generate_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
 def test_explain(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scenario", "explain", str(files["pass"]), "--kernel", "7.2"]) == 0
     out = capsys.readouterr().out
-    assert "ud=1 NOP -> EACCES: filter, §8.1 step 10 / §6.4 filter" in out
-    assert "#0 filter#1 (task main, step 1): returned 0 after 1 insns [inherited]" in out
+    assert "ud=1 NOP -> EACCES: [filter.denied] a filter for this opcode returned 0 (chain position 0)" in out
+    assert "#0 filter#1 (task main, step 1): returned 0 after 1 instructions [inherited]" in out
+    assert "§" not in out
     assert main(["scenario", "explain", str(files["pass"]), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["transcripts"][0]["steps"][3]["raw"]["sqes"][0]["decided_by"] == \
-        "filter"
+    decision = json.loads(capsys.readouterr().out)["transcripts"][0]["steps"][3]["raw"]["requests"][0]["decision"]
+    assert (decision["rule"], decision["mechanism"]) == ("filter.denied", "filter")
 
 
 def test_live_unavailable(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch,

@@ -20,9 +20,9 @@ from ringfence.scenario.generate import (
     SQE_OPS,
     generate,
     generate_many,
-    open_result,
     random_program,
 )
+from ringfence.scenario.oracle import open_result
 
 DOCS = generate_many(99, 120) + generate_many(98, 40, classic_only=True)
 SCENARIOS = [parse(d) for d in DOCS]
@@ -50,13 +50,13 @@ def test_classic_only_has_no_filters_or_task_registration() -> None:
             assert step["do"] != "restrict" or "ring" in step
 
 
-def _sqes(scenario: s.Scenario) -> list[tuple[s.Submit, s.Sqe]]:
+def _sqes(scenario: s.Scenario) -> list[tuple[s.Submit, s.SubmitItem]]:
     return [(st, q) for st in scenario.steps if isinstance(st, s.Submit) for q in st.sqes]
 
 
 def test_requires_match_content() -> None:
     for doc, sc in zip(DOCS, SCENARIOS, strict=True):
-        connects = any(q.opcode == 16 for _, q in _sqes(sc))
+        connects = any(q.sqe.opcode == 16 for _, q in _sqes(sc))
         drops = any(isinstance(st, s.DropPrivileges) for st in sc.steps)
         assert ("netns" in doc["scenario"]["requires"]) is connects
         assert ("unprivileged" in doc["scenario"]["requires"]) is drops
@@ -67,17 +67,20 @@ def test_only_safe_operations() -> None:
     forbidden_on_null = O["O_CREAT"] | O["O_TRUNC"] | O["O_APPEND"] | O["__O_TMPFILE"] | O["O_ACCMODE"]
     for sc in SCENARIOS:
         for _, q in _sqes(sc):
-            assert q.opcode in allowed_ops
-            if q.opcode in (18, 28):
-                assert q.path == "/dev/null" or q.path.startswith("{tmp}")
-                if q.path == "/dev/null":
-                    assert not q.open_flags & forbidden_on_null
-            if q.opcode == 16:
-                if q.addr_family == 1:
-                    assert q.addr.startswith("/nonexistent/")
+            op = q.sqe.opcode
+            assert op in allowed_ops
+            if op in (18, 28):
+                assert q.sqe.path == "/dev/null" or q.sqe.path.startswith("{tmp}")
+                if q.sqe.path == "/dev/null":
+                    flags = q.sqe.op_flags if op == 18 else (q.sqe.how.flags if q.sqe.how else 0)
+                    assert not flags & forbidden_on_null
+            if op == 16:
+                assert q.connect is not None
+                if q.connect.family == 1:
+                    assert q.connect.addr.startswith("/nonexistent/")
                 else:
-                    assert ipaddress.ip_address(q.addr).is_loopback and 1 <= q.port <= 65535
-            if q.opcode in (22, 1) and not q.flags & SqeFlag.FIXED_FILE:
+                    assert ipaddress.ip_address(q.connect.addr).is_loopback and 1 <= q.connect.port <= 65535
+            if op in (22, 1) and not q.sqe.flags & SqeFlag.FIXED_FILE:
                 assert q.fd == "zero"                      # never a read that could block
 
 
@@ -90,7 +93,7 @@ def test_sq_budget_and_fixed_file_discipline() -> None:
             if isinstance(st, s.Submit):
                 used[st.ring] = used.get(st.ring, 0) + len(st.sqes)
                 for q in st.sqes:
-                    if q.flags & SqeFlag.FIXED_FILE:
+                    if q.sqe.flags & SqeFlag.FIXED_FILE:
                         assert st.ring not in files
                         fixed.add(st.ring)
             if isinstance(st, s.Register) and st.opcode == 2:
@@ -103,14 +106,14 @@ def test_declared_results() -> None:
     seen: dict[str, set[str]] = {}
     for sc in SCENARIOS:
         for _, q in _sqes(sc):
-            fixed = bool(q.flags & SqeFlag.FIXED_FILE)
-            if q.opcode in (1, 2, 22, 23):
+            op, fixed = q.sqe.opcode, bool(q.sqe.flags & SqeFlag.FIXED_FILE)
+            if op in (1, 2, 22, 23):
                 assert q.result == ("EBADF" if fixed else "ok")
-            if q.opcode == 3:
+            if op == 3:
                 assert q.result == ("EBADF" if fixed else "EINVAL")
-            if q.opcode == 16 and q.addr_family == 2 and q.addr_len == 16:
-                assert q.result == ("ECONNREFUSED" if q.type == 1 else "ok")
-            seen.setdefault(str(q.opcode), set()).add(q.result)
+            if op == 16 and q.connect is not None and q.connect.family == 2 and q.sqe.off == 16:
+                assert q.result == ("ECONNREFUSED" if q.connect.socket_type == 1 else "ok")
+            seen.setdefault(str(op), set()).add(q.result)
     assert {"ok", "ENOENT", "EISDIR"} <= seen["18"]
 
 

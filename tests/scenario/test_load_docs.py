@@ -26,7 +26,8 @@ def test_scenarios_md_example_loads() -> None:
     assert blocks, "docs/scenarios.md lost its example"
     scenario = parse(tomllib.loads(blocks[0]), path="docs/scenarios.md")
     assert scenario.name == "test_deny_nop" and scenario.requires == ("bpf_filter",)
-    assert isinstance(scenario.steps[1], Filter) and scenario.steps[1].program == bytes([6, 0, 0, 0, 0, 0, 0, 0])
+    assert isinstance(scenario.steps[1], Filter) and scenario.steps[1].registration is not None
+    assert scenario.steps[1].registration.program == bytes([6, 0, 0, 0, 0, 0, 0, 0])
     last = scenario.steps[3]
     assert isinstance(last, Submit) and last.expect.default == SubmitExpect(1, ((1, "EACCES"),))
 

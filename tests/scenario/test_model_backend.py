@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from modelkit import DENY
+
+DENY = "ret #0"
 
 from ringfence.abi.profiles import PROFILES, profile
 from ringfence.errors import ScenarioError
 from ringfence.scenario import parse, runner
 from ringfence.scenario.backend import Backend
+from ringfence.scenario.compare import compare
 from ringfence.scenario.generate import generate_many
 from ringfence.scenario.model_backend import ModelBackend
-from ringfence.scenario.transcript import SubmitResult, Transcript, compare
+from ringfence.scenario.transcript import SubmitResult, Transcript
 
 DENY_NOP = {"scenario": {"name": "deny_nop", "requires": ["bpf_filter"]}, "step": [
     {"do": "nnp"},

@@ -7,6 +7,7 @@ checked at import time. Integers are native-endian (x86-64: little-endian).
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, Self
 
@@ -38,7 +39,8 @@ if _BPF.size + _BPF_FILTER.size != BPF_SIZE:  # pragma: no cover
 
 @dataclass(frozen=True, slots=True)
 class Restriction:
-    """``struct io_uring_restriction``: one allow-list record. ``resv``/``resv2`` are never checked."""
+    """``struct io_uring_restriction``: one allow-list record. ``opcode`` is the record type (u16), ``value`` the
+    one-byte union; the kernel never checks ``resv``/``resv2``."""
 
     opcode: int
     value: int
@@ -46,7 +48,8 @@ class Restriction:
     resv2: tuple[int, int, int] = (0, 0, 0)
 
     def pack(self) -> bytes:
-        return _RESTRICTION.pack(self.opcode, self.value, self.resv, *self.resv2)
+        return _RESTRICTION.pack(self.opcode & 0xFFFF, self.value & 0xFF, self.resv & 0xFF,
+                                 *(r & 0xFFFFFFFF for r in self.resv2))
 
     @classmethod
     def unpack(cls, data: bytes) -> Self:
@@ -56,46 +59,63 @@ class Restriction:
 
 @dataclass(frozen=True, slots=True)
 class TaskRestrictionHeader:
-    """``struct io_uring_task_restriction`` header; the records follow it."""
+    """``struct io_uring_task_restriction`` header; the records follow it. ``nr_res`` may differ from the number
+    of records supplied (the kernel then reads zero records beyond them, or fewer)."""
 
     nr_res: int
     flags: int = 0
     resv: tuple[int, int, int] = (0, 0, 0)
 
     def pack(self) -> bytes:
-        return _TASK_RESTRICTION.pack(self.flags, self.nr_res, *self.resv)
+        return _TASK_RESTRICTION.pack(self.flags & 0xFFFF, self.nr_res & 0xFFFF, *(r & 0xFFFFFFFF for r in self.resv))
 
 
-def pack_task_restrictions(records: tuple[Restriction, ...] | list[Restriction], *, flags: int = 0,
-                           resv: tuple[int, int, int] = (0, 0, 0), nr_res: int | None = None) -> bytes:
-    """Header plus records, as the blind ``REGISTER_RESTRICTIONS`` call takes them (§2.6)."""
-    count = len(records) if nr_res is None else nr_res
-    head = TaskRestrictionHeader(count, flags, resv).pack()
-    return head + b"".join(r.pack() for r in records)
+def pack_task_restrictions(records: Sequence[Restriction], header: TaskRestrictionHeader | None = None) -> bytes:
+    """Header plus records, as the blind ``REGISTER_RESTRICTIONS`` call takes them (§2.6). Without a header,
+    the ordinary one: ``nr_res`` = the number of records, flags and reserved words 0."""
+    head = header or TaskRestrictionHeader(len(records))
+    return head.pack() + b"".join(r.pack() for r in records)
 
 
 @dataclass(frozen=True, slots=True)
-class BpfFilterReg:
-    """``struct io_uring_bpf`` with its ``io_uring_bpf_filter``: the argument of ``REGISTER_BPF_FILTER``.
+class FilterRegistration:
+    """The argument of ``REGISTER_BPF_FILTER``: ``struct io_uring_bpf`` with its ``io_uring_bpf_filter``, and the
+    instructions ``filter_ptr`` points at (spec §2.7, §5.3).
 
-    Every field, reserved ones included, is settable so that tests can reproduce each errno row of §5.3.
+    ``program`` is the raw ``sock_filter`` array. ``filter_len`` defaults to its length in instructions; a larger
+    count makes the kernel copy zero bytes beyond it (the caller's buffer is zero-filled there). ``null_program``
+    passes ``filter_ptr = 0``. Every field, reserved ones included, is settable so that each errno row of the
+    registration table can be reached.
     """
 
     opcode: int
-    filter_len: int
-    filter_ptr: int
+    program: bytes = b""
     flags: int = 0
     pdu_size: int = 0
+    filter_len: int | None = None
+    null_program: bool = False
     cmd_type: int = BPF_CMD_FILTER
     cmd_flags: int = 0
     resv: int = 0
     filter_resv: bytes = b"\0\0\0"
     resv2: tuple[int, int, int, int, int] = field(default=(0, 0, 0, 0, 0))
 
-    def pack(self) -> bytes:
-        head = _BPF.pack(self.cmd_type, self.cmd_flags, self.resv)
-        body = _BPF_FILTER.pack(self.opcode, self.flags, self.filter_len, self.pdu_size, self.filter_resv,
-                                self.filter_ptr, *self.resv2)
+    @property
+    def length(self) -> int:
+        """``filter.filter_len`` as sent."""
+        return len(self.program) // SOCK_FILTER_SIZE if self.filter_len is None else self.filter_len
+
+    def copied_instructions(self) -> bytes:
+        """The ``filter_len * 8`` bytes the kernel copies: the program, truncated or zero-padded."""
+        want = max(self.length, 0) * SOCK_FILTER_SIZE
+        return self.program[:want].ljust(want, b"\0")
+
+    def pack(self, filter_ptr: int) -> bytes:
+        """The 72 bytes of ``struct io_uring_bpf`` with ``filter_ptr`` (0 when ``null_program``)."""
+        head = _BPF.pack(self.cmd_type & 0xFFFF, self.cmd_flags & 0xFFFF, self.resv & 0xFFFFFFFF)
+        body = _BPF_FILTER.pack(self.opcode & 0xFFFFFFFF, self.flags & 0xFFFFFFFF, self.length & 0xFFFFFFFF,
+                                self.pdu_size & 0xFF, bytes(self.filter_resv), 0 if self.null_program else filter_ptr,
+                                *self.resv2)
         return head + body
 
 

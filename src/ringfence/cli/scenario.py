@@ -10,13 +10,16 @@ from typing import Any, Final
 
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, KernelProfile, profile
 from ringfence.cli.main import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE
+from ringfence.model import Submitted
 from ringfence.scenario import runner
 from ringfence.scenario.backend import Backend
+from ringfence.scenario.compare import compare_backends, side_by_side
+from ringfence.scenario.explain import explain_answer
 from ringfence.scenario.generate import generate_many
 from ringfence.scenario.load import load, load_dir
 from ringfence.scenario.model_backend import ModelBackend
 from ringfence.scenario.steps import Expect, Scenario, SubmitExpect
-from ringfence.scenario.transcript import Result, SubmitResult, Transcript, compare
+from ringfence.scenario.transcript import Result, SubmitResult
 
 NAME: Final = "scenario"
 SUMMARY: Final = "run scenario files on the kernel model or the live kernel, diff them, generate and explain"
@@ -178,18 +181,19 @@ def _diff(args: argparse.Namespace, scenarios: list[Scenario], model_profile: Ke
     results: list[dict[str, Any]] = []
     differing = ran = 0
     for sc in scenarios:
-        reason = runner.skip_reason(sc, live.profile, live.features())
-        if reason:
-            results.append({"scenario": sc.name, "status": "skip", "skipped": reason})
+        comparison = compare_backends(sc, model, live)
+        if comparison.skipped:
+            results.append({"scenario": sc.name, "status": "skip", "skipped": comparison.skipped})
             continue
         ran += 1
-        left, right = model.run(sc), live.run(sc)
-        diffs = compare(left, right)
-        differing += bool(diffs)
-        results.append({"scenario": sc.name, "status": "differ" if diffs else "same", "model": left.to_json(),
-                        "live": right.to_json(), "differences": [d.render("model", "live") for d in diffs]})
+        differing += not comparison.agreed
+        assert comparison.left is not None and comparison.right is not None
+        results.append({"scenario": sc.name, "status": "same" if comparison.agreed else "differ",
+                        "model": comparison.left.to_json(), "live": comparison.right.to_json(),
+                        "differences": [d.render("model", "live") for d in comparison.differences]})
         if not args.json:
-            _print_diff(sc, left, right, {d.index for d in diffs})
+            print(f"{'SAME' if comparison.agreed else 'DIFF':5} {sc.name}")
+            print(side_by_side(comparison.left, comparison.right))
     if args.json:
         print(json.dumps({"schema": 1, "model_kernel": model.profile.name, "results": results}, indent=1,
                          sort_keys=True))
@@ -200,16 +204,6 @@ def _diff(args: argparse.Namespace, scenarios: list[Scenario], model_profile: Ke
     if differing:
         return EXIT_NO
     return EXIT_UNSUPPORTED if scenarios and not ran else EXIT_OK
-
-
-def _print_diff(sc: Scenario, left: Transcript, right: Transcript, bad: set[int]) -> None:
-    print(f"{'DIFF' if bad else 'SAME':5} {sc.name} (model {left.kernel} | live {right.kernel})")
-    if left.error or right.error:
-        print(f"      error: model={left.error} live={right.error}")
-    for a, b in zip(left.steps, right.steps, strict=False):
-        mark = "DIFF" if a.index in bad else ""
-        print(f"  [{a.index:>2}] {a.task:<8} {a.op:<10} model {show(a.result):<28} live {show(b.result):<28} "
-              f"{mark}".rstrip())
 
 
 # -- generate -----------------------------------------------------------------------------------------------------
@@ -238,38 +232,17 @@ def _explain(args: argparse.Namespace, model_profile: KernelProfile) -> int:
     path = Path(args.file)
     scenarios = load_dir(path) if path.is_dir() else [load(path)]
     backend = ModelBackend(model_profile)
-    transcripts = [backend.run(sc) for sc in scenarios]
     if args.json:
+        transcripts = [backend.run(sc) for sc in scenarios]
         print(json.dumps({"schema": 1, "kernel": model_profile.name,
                           "transcripts": [t.to_json() for t in transcripts]}, indent=1, sort_keys=True))
         return EXIT_OK
-    for sc, tr in zip(scenarios, transcripts, strict=True):
+    for sc in scenarios:
         print(f"{sc.name} on the {model_profile.name} model")
-        for step in tr.steps:
-            print(f"  [{step.index:>2}] {step.task:<8} {step.op:<10} -> {show(step.result)}")
-            for line in explain_lines(step.raw):
+        for index, (step, answer) in enumerate(backend.answers(sc)):
+            result = show(SubmitResult(answer.result.submitted, answer.result.cqes)
+                          if isinstance(answer.result, Submitted) else answer.result)
+            print(f"  [{index:>2}] {step.task:<8} {step.kind:<10} -> {result}")
+            for line in explain_answer(answer):
                 print("         " + line)
     return EXIT_OK
-
-
-def explain_lines(raw: dict[str, Any]) -> list[str]:
-    """Human lines for a step's ``raw`` explanation (the model's)."""
-    lines: list[str] = []
-    if "rule" in raw:
-        lines.append(f"{raw['rule']}" + (f": {raw['detail']}" if raw.get("detail") else ""))
-    if "pdu_size_written" in raw:
-        lines.append("pdu_size written back" if raw["pdu_size_written"] else "pdu_size not written back")
-    for sqe in raw.get("sqes", []):
-        detail = f" ({sqe['detail']})" if sqe.get("detail") else ""
-        cqe = "" if sqe.get("cqe", True) else ", no CQE"
-        lines.append(f"ud={sqe['user_data']} {sqe['opcode']} -> {sqe['result']}{cqe}: {sqe['decided_by']}, "
-                     f"{sqe['rule']}{detail}")
-        filters = sqe.get("filters")
-        if filters:
-            seen = filters.get("sqe_flags_seen")
-            lines.append(f"    filters of {filters['table']}" + ("" if seen is None else f", sqe_flags seen {seen:#x}"))
-            for run in filters.get("chain", []):
-                value = "" if "value" not in run else f": returned {run['value']} after {run['instructions']} insns"
-                origin = " [inherited]" if run.get("inherited") else ""
-                lines.append(f"      #{run['position']} {run['filter']}{value}{origin}")
-    return lines

@@ -38,7 +38,7 @@ EXIT_GRACE = 2.0
 def needs_netns(scenario: s.Scenario) -> bool:
     """Whether a scenario must run in a private network namespace: it says so, or it contains a CONNECT."""
     return "netns" in scenario.requires or any(
-        isinstance(step, s.Submit) and any(q.opcode == SqeOp.CONNECT for q in step.sqes) for step in scenario.steps)
+        isinstance(step, s.Submit) and any(q.sqe.opcode == SqeOp.CONNECT for q in step.sqes) for step in scenario.steps)
 
 
 def _netns_works() -> bool:
@@ -72,9 +72,6 @@ class _Session:
         self.order: list[str] = []
         self.pidfds: dict[int, int] = {}
         self.root_pid: int | None = None
-        self.ring_names: set[str] = set()
-        self.process_of: dict[str, int] = {"main": 0}   # task -> process number, for the exec rule
-        self.processes = 1
 
     def start(self) -> str | None:
         """Fork the first agent; an error string if it could not be set up."""
@@ -102,40 +99,9 @@ class _Session:
         self.agents[task] = _Agent(task, chan, pid)
         self.order.append(task)
 
-    def check(self, index: int, step: s.Step) -> str | None:
-        """Scenario rules the model enforces too: names must exist, be unique, and exec needs a lone thread.
-
-        A ring that was created but is not open in the acting process is the kernel's business (``EBADF``).
-        """
-        if step.task not in self.process_of:
-            return f"step {index}: no task named {step.task!r} exists at this point"
-        ring = getattr(step, "ring", None)
-        if isinstance(step, s.CreateRing):
-            if not step.ring or step.ring in self.ring_names:
-                return f"step {index}: ring name {step.ring!r} is empty or already used"
-            self.ring_names.add(step.ring)
-        elif ring is not None and ring not in self.ring_names:
-            return f"step {index}: unknown ring {ring!r}"
-        if isinstance(step, (s.Fork, s.SpawnThread)):
-            name = step.child if isinstance(step, s.Fork) else step.thread
-            if not name or name in self.process_of:
-                return f"step {index}: task name {name!r} is empty or already used"
-            if isinstance(step, s.Fork):
-                self.process_of[name] = self.processes
-                self.processes += 1
-            else:
-                self.process_of[name] = self.process_of[step.task]
-        if isinstance(step, s.Exec):
-            threads = [t for t, p in self.process_of.items() if p == self.process_of[step.task]]
-            if len(threads) != 1:
-                return f"step {index}: exec by {step.task}: its process has {len(threads)} threads"
-        return None
-
     def step(self, index: int, step: s.Step) -> tuple[StepResult | None, str | None]:
-        """Perform one step: its result, or an error that ends the run."""
-        problem = self.check(index, step)
-        if problem is not None:
-            return None, problem
+        """Perform one step: its result, or an error that ends the run. Names were checked when the scenario
+        was loaded, so every task named here has an agent."""
         agent = self.agents[step.task]
         timeout = self.exec_timeout if isinstance(step, s.Exec) else self.step_timeout
         try:
@@ -163,7 +129,7 @@ class _Session:
         res = reply["result"]
         result = SubmitResult(res["submitted"], tuple((int(u), str(o)) for u, o in res["cqes"])) \
             if isinstance(res, dict) else str(res)
-        return StepResult(index, _kind(step), step.task, result, reply.get("pdu_size_out"), raw), None
+        return StepResult(index, step.kind, step.task, result, reply.get("pdu_size_out"), raw), None
 
     def close(self) -> None:
         """Ask every agent to exit, then kill whatever is left, reap, and remove the temp directory."""
@@ -192,14 +158,6 @@ class _Session:
         for pidfd in self.pidfds.values():
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-
-
-def _kind(step: s.Step) -> str:
-    """The step's ``do`` name, as transcripts show it."""
-    return {s.SetNoNewPrivs: "nnp", s.DropPrivileges: "drop_privileges", s.Fork: "fork", s.SpawnThread: "thread",
-            s.Exec: "exec", s.CreateRing: "ring", s.CloseRing: "close", s.EnableRing: "enable",
-            s.Restrict: "restrict", s.Filter: "filter", s.Register: "register",
-            s.Submit: "submit"}.get(type(step), type(step).__name__)
 
 
 class LiveBackend:

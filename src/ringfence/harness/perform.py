@@ -9,15 +9,16 @@ Fork, thread and exec change the agent structure and live in :mod:`ringfence.har
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ringfence.abi.layout import BpfFilterReg, Restriction
+from ringfence.abi import sqe as abisqe
 from ringfence.abi.opcodes import REGISTER_USE_REGISTERED_RING, RegisterOp, SqeFlag, SqeOp
-from ringfence.errors import KernelError, ScenarioError, outcome_of
+from ringfence.errors import KernelError, outcome_of
 from ringfence.harness.netns import assert_private
 from ringfence.harness.resources import Resources
 from ringfence.live import _sys, sqes
@@ -102,25 +103,21 @@ def do_enable(proc: AgentProcess, step: s.EnableRing) -> Reply:
 
 
 def do_restrict(proc: AgentProcess, step: s.Restrict) -> Reply:
-    records = [Restriction(r.kind & 0xFFFF, r.value & 0xFF) for r in step.records]
     if step.ring is None:
-        return _outcome(register_task_restrictions(
-            records, nr_args=1 if step.nr_args is None else step.nr_args, null=step.null,
-            flags=step.header_flags, resv=step.header_resv, nr_res=step.nr_res))
-    return _outcome(register_restrictions(_fd_of(proc, step.ring), records, nr_args=step.nr_args, null=step.null))
+        return _outcome(register_task_restrictions(step.records, header=step.header,
+                                                   nr_args=1 if step.nr_args is None else step.nr_args,
+                                                   null=step.null))
+    return _outcome(register_restrictions(_fd_of(proc, step.ring), step.records, nr_args=step.nr_args,
+                                          null=step.null))
 
 
 def do_filter(proc: AgentProcess, step: s.Filter) -> Reply:
     fd = _fd_of(proc, step.ring)
-    length = len(step.program) // 8 if step.filter_len is None else step.filter_len
-    reg = BpfFilterReg(step.opcode & 0xFFFFFFFF, length & 0xFFFFFFFF, 0, step.flags & 0xFFFFFFFF,
-                       step.pdu_size & 0xFF, step.cmd_type & 0xFFFF, step.cmd_flags & 0xFFFF, step.resv & 0xFFFFFFFF,
-                       bytes(step.filter_resv), step.resv2)
-    program = None if step.null_program else step.program
     nr_args = 1 if step.nr_args is None else step.nr_args
-    result, pdu = register_bpf_filter(fd, reg, program, nr_args=nr_args)
-    written = wrote_back(fd, reg, program, nr_args, result)
-    reply = _outcome(result, pdu_size_in=step.pdu_size, wrote_back=written)
+    reg = step.registration
+    result, pdu = register_bpf_filter(fd, reg, nr_args=nr_args)
+    written = wrote_back(fd, reg, nr_args, result)
+    reply = _outcome(result, pdu_size_in=None if reg is None else reg.pdu_size, wrote_back=written)
     reply["pdu_size_out"] = pdu  # the byte after the call: the kernel's size if written back, else the input
     return reply
 
@@ -181,35 +178,25 @@ def do_register(proc: AgentProcess, step: s.Register) -> Reply:
     return {"result": outcome_of(result), "raw": raw}
 
 
-def _prepare(proc: AgentProcess, ring_name: str, sqe: s.Sqe) -> sqes.Prepared:
-    """The SQE for one scenario submission, with everything it points at."""
-    op, ud, flags, res = sqe.opcode, sqe.user_data, sqe.flags, proc.resources
-    fixed = bool(flags & SqeFlag.FIXED_FILE)
-    fd = sqe.fd if (fixed and isinstance(sqe.fd, int)) else res.fd(sqe.fd)
-    if op == SqeOp.NOP:
-        return sqes.nop(ud, flags)
-    if op in (SqeOp.READ, SqeOp.WRITE):
-        return sqes.rw(op, fd, sqe.length, user_data=ud, flags=flags)
-    if op in (SqeOp.READV, SqeOp.WRITEV):
-        return sqes.rwv(op, fd, sqe.length, user_data=ud, flags=flags)
-    if op == SqeOp.FSYNC:
-        return sqes.fsync(fd, user_data=ud, flags=flags)
-    if op == SqeOp.SOCKET:
-        return sqes.socket_(sqe.family, sqe.type, sqe.protocol, user_data=ud, flags=flags)
-    if op == SqeOp.OPENAT:
-        return sqes.openat(fd, res.path(sqe.path), sqe.open_flags, sqe.mode, user_data=ud, flags=flags)
-    if op == SqeOp.OPENAT2:
-        return sqes.openat2(fd, res.path(sqe.path), sqe.open_flags, sqe.mode, sqe.resolve, user_data=ud,
-                             flags=flags)
-    if op == SqeOp.CONNECT:
-        assert_private(proc.outside_netns)
-        sock = socket.socket(sqe.family, sqe.type or socket.SOCK_STREAM)
-        addr = res.path(sqe.addr) if sqe.addr_family == socket.AF_UNIX else sqe.addr
-        prepared = sqes.connect(sock.fileno(), sqe.addr_family, addr, sqe.port, user_data=ud, flags=flags,
-                                addr_len=sqe.addr_len)
-        prepared.keep.append(sock)  # closed once the request has completed
-        return prepared
-    raise ScenarioError(f"the live backend cannot build SQEs for opcode {SqeOp(op).name if op < len(SqeOp) else op}")
+def _prepare(proc: AgentProcess, item: s.SubmitItem) -> sqes.Prepared:
+    """The SQE for one scenario submission, with everything it points at, in this agent's process."""
+    sqe, res = item.sqe, proc.resources
+    if item.fd is not None:
+        fixed = bool(sqe.flags & SqeFlag.FIXED_FILE)
+        fd = item.fd if (fixed and isinstance(item.fd, int)) else res.fd(item.fd)
+        sqe = dataclasses.replace(sqe, fd=fd)
+    if sqe.opcode in (SqeOp.OPENAT, SqeOp.OPENAT2):
+        sqe = dataclasses.replace(sqe, path=res.path(sqe.path))
+    if item.connect is None:
+        return sqes.prepare(sqe, buffer=item.buffer)
+    assert_private(proc.outside_netns)
+    to = item.connect
+    sock = socket.socket(to.socket_family, to.socket_type or socket.SOCK_STREAM)
+    addr = res.path(to.addr) if to.family == socket.AF_UNIX else to.addr
+    sqe = dataclasses.replace(sqe, fd=sock.fileno(), sockaddr=abisqe.sockaddr(to.family, addr, to.port))
+    prepared = sqes.prepare(sqe)
+    prepared.keep.append(sock)  # closed once the request has completed
+    return prepared
 
 
 def do_submit(proc: AgentProcess, step: s.Submit) -> Reply:
@@ -218,8 +205,8 @@ def do_submit(proc: AgentProcess, step: s.Submit) -> Reply:
         result = _sys.enter_raw(NOT_OPEN, len(step.sqes), 0, 0)
         return {"result": {"submitted": outcome_of(result), "cqes": []}, "raw": {"not_open": step.ring,
                                                                                 "submitted": result}}
-    for sqe in step.sqes:
-        ring.queue(_prepare(proc, step.ring, sqe))
+    for item in step.sqes:
+        ring.queue(_prepare(proc, item))
     submitted = ring.submit()
     completions = ring.wait() if submitted >= 0 else []
     # Descriptors that SOCKET/OPENAT requests create are left open: a CQE carries only user_data, which scenarios

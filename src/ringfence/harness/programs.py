@@ -19,7 +19,7 @@ from typing import Any
 
 from ringfence.abi.constants import O
 from ringfence.abi.ctx import parse_constant
-from ringfence.abi.layout import BpfFilterReg
+from ringfence.abi.layout import FilterRegistration
 from ringfence.abi.opcodes import SqeFlag, SqeOp, sqe_flags, sqe_op
 from ringfence.errors import KernelError, outcome_of
 from ringfence.harness.netns import enter_private_netns
@@ -47,8 +47,7 @@ def register_outcomes(programs: Sequence[bytes], *, opcode: int = SqeOp.NOP, fla
                 if ring is not None:
                     ring.close()
                 ring = Ring.setup(1)
-            reg = BpfFilterReg(opcode, len(program) // 8, 0, flags, pdu_size)
-            result, _ = register_bpf_filter(ring.fd, reg, program)
+            result, _ = register_bpf_filter(ring.fd, FilterRegistration(opcode, program, flags, pdu_size))
             out.append(outcome_of(result))
     finally:
         if ring is not None:
@@ -132,8 +131,7 @@ def _verdicts_here(program: bytes, requests: Sequence[Mapping[str, Any]], flags:
                 if op not in rings:
                     ring = Ring.setup(4)
                     rings[op] = ring
-                    result, _ = register_bpf_filter(ring.fd, BpfFilterReg(op, len(program) // 8, 0, flags, pdu_size),
-                                                    program)
+                    result, _ = register_bpf_filter(ring.fd, FilterRegistration(op, program, flags, pdu_size))
                     if result < 0:
                         raise KernelError(-result, f"installing the program as a ring filter for opcode {op}")
                 out.append(_one(rings[op], req, tmp))

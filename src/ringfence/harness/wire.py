@@ -14,10 +14,16 @@ import select
 import socket
 from typing import Any
 
+from ringfence.abi.layout import FilterRegistration, Restriction, TaskRestrictionHeader
+from ringfence.abi.sqe import OpenHow, Sqe
 from ringfence.scenario import steps as _steps
 
 MAX_MESSAGE = 1 << 20
 MAX_FDS = 4
+#: Every record type a step may hold: only these are rebuilt from a message.
+_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
+    *_steps.STEPS.values(), _steps.Expectation, _steps.SubmitExpect, _steps.SubmitItem, _steps.ConnectTo,
+    Restriction, TaskRestrictionHeader, FilterRegistration, Sqe, OpenHow)}
 
 
 class ChannelClosedError(Exception):
@@ -68,8 +74,8 @@ def _dec(value: Any) -> Any:
             return bytes.fromhex(value["bytes"])
         if "tuple" in value:
             return tuple(_dec(v) for v in value["tuple"])
-        cls = getattr(_steps, value["type"], None)
-        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        cls = _TYPES.get(value["type"])
+        if cls is None:
             raise ValueError(f"unknown step type {value['type']!r}")
         return cls(**{k: _dec(v) for k, v in value["fields"].items()})
     return value

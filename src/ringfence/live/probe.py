@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ringfence.abi.layout import BpfFilterReg, Restriction, SockFilter
+from ringfence.abi.layout import FilterRegistration, Restriction
 from ringfence.abi.opcodes import RegisterOp, RestrictionOp, SetupFlag, SqeOp
 from ringfence.abi.profiles import KernelProfile, profile_for_release
 from ringfence.errors import KernelError, errno_name, outcome_of
@@ -29,8 +29,8 @@ from ringfence.live.ring import (
     register_task_restrictions,
 )
 
-ALLOW_ALL = SockFilter(0x06, 0, 0, 1).pack()  # ret #1
-DENY_ALL = SockFilter(0x06, 0, 0, 0).pack()   # ret #0
+ALLOW_ALL = bytes.fromhex("0600000001000000")  # ret #1
+DENY_ALL = bytes.fromhex("0600000000000000")   # ret #0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +124,7 @@ def probe_query() -> tuple[dict[str, int] | None, str | None]:
 def probe_ring_filter() -> str:
     """Outcome of an allow-all NOP filter on a throwaway ring (needs no privilege)."""
     with Ring.setup(1) as ring:
-        result, _ = register_bpf_filter(ring.fd, BpfFilterReg(SqeOp.NOP, 1, 0), ALLOW_ALL)
+        result, _ = register_bpf_filter(ring.fd, FilterRegistration(SqeOp.NOP, ALLOW_ALL))
     return outcome_of(result)
 
 
@@ -137,7 +137,7 @@ def probe_pdu_sizes(op_last: int) -> dict[str, int] | None:
     sizes: dict[str, int] = {}
     with Ring.setup(1) as ring:
         for op in range(op_last):
-            result, back = register_bpf_filter(ring.fd, BpfFilterReg(op, 1, 0, pdu_size=255), ALLOW_ALL)
+            result, back = register_bpf_filter(ring.fd, FilterRegistration(op, ALLOW_ALL, pdu_size=255))
             if result == -errno.EINVAL and back == 255:
                 return None
             sizes[_op_name(op)] = back
@@ -162,7 +162,7 @@ def probe_classic_semantics() -> tuple[str | None, str | None]:
 
 def _child_task_filter() -> str:
     _sys.set_no_new_privs()
-    result, _ = register_bpf_filter(-1, BpfFilterReg(SqeOp.NOP, 1, 0), ALLOW_ALL)
+    result, _ = register_bpf_filter(-1, FilterRegistration(SqeOp.NOP, ALLOW_ALL))
     return outcome_of(result)
 
 
@@ -174,10 +174,10 @@ def _child_task_restrictions() -> str:
 def _child_source_cow() -> str | None:
     """Spec §6.6: F1 allow NOP; ring A; F2 deny NOP; NOP on A. EACCES: shared table (7.0–7.2); ok: 7.3 COW."""
     _sys.set_no_new_privs()
-    if register_bpf_filter(-1, BpfFilterReg(SqeOp.NOP, 1, 0), ALLOW_ALL)[0] < 0:
+    if register_bpf_filter(-1, FilterRegistration(SqeOp.NOP, ALLOW_ALL))[0] < 0:
         return None
     with Ring.setup(2) as ring:
-        if register_bpf_filter(-1, BpfFilterReg(SqeOp.NOP, 1, 0), DENY_ALL)[0] < 0:
+        if register_bpf_filter(-1, FilterRegistration(SqeOp.NOP, DENY_ALL))[0] < 0:
             return None
         ring.queue(sqes.nop(1))
         ring.submit()

@@ -20,7 +20,14 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ringfence.abi.layout import BPF_PDU_SIZE_OFFSET, BpfFilterReg, Restriction, pack_task_restrictions
+from ringfence.abi.layout import (
+    BPF_PDU_SIZE_OFFSET,
+    SOCK_FILTER_SIZE,
+    FilterRegistration,
+    Restriction,
+    TaskRestrictionHeader,
+    pack_task_restrictions,
+)
 from ringfence.abi.opcodes import RegisterOp, SetupFlag, SqeFlag
 from ringfence.errors import KernelError, RingfenceError
 from ringfence.live import _sys
@@ -248,9 +255,8 @@ class Ring:
                               nr_args: int | None = None, null: bool = False) -> int:
         return register_restrictions(self.fd, records, nr_args=nr_args, null=null)
 
-    def register_bpf_filter(self, reg: BpfFilterReg, program: bytes | None = None, *,
-                            nr_args: int = 1) -> tuple[int, int]:
-        return register_bpf_filter(self.fd, reg, program, nr_args=nr_args)
+    def register_bpf_filter(self, reg: FilterRegistration, *, nr_args: int = 1) -> tuple[int, int]:
+        return register_bpf_filter(self.fd, reg, nr_args=nr_args)
 
     def register_buffers(self, size: int = 4096) -> int:
         """``REGISTER_BUFFERS`` with one iovec of ``size`` bytes (kept alive with the ring)."""
@@ -289,36 +295,40 @@ def register_restrictions(fd: int, records: Sequence[Restriction], *,
     return _sys.register_raw(fd, RegisterOp.RESTRICTIONS, arg, len(records) if nr_args is None else nr_args)
 
 
-def register_task_restrictions(records: Sequence[Restriction], *, nr_args: int = 1,
-                               null: bool = False, flags: int = 0, resv: tuple[int, int, int] = (0, 0, 0),
-                               nr_res: int | None = None) -> int:
+def register_task_restrictions(records: Sequence[Restriction], *, header: TaskRestrictionHeader | None = None,
+                               nr_args: int = 1, null: bool = False) -> int:
     """Blind ``REGISTER_RESTRICTIONS`` (fd -1, header + records): result or ``-errno``. Irreversible on success."""
-    data = pack_task_restrictions(list(records), flags=flags, resv=resv, nr_res=nr_res)
+    data = pack_task_restrictions(records, header)
     buf = ctypes.create_string_buffer(data, len(data))
     arg = 0 if null else ctypes.addressof(buf)
     return _sys.register_raw(-1, RegisterOp.RESTRICTIONS, arg, nr_args)
 
 
-def register_bpf_filter(fd: int, reg: BpfFilterReg, program: bytes | None = None, *,
-                        nr_args: int = 1) -> tuple[int, int]:
+def _packed(reg: FilterRegistration) -> tuple[bytes, ctypes.Array[ctypes.c_char]]:
+    """The registration struct pointing at a private copy of the program, and that copy (keep it alive).
+
+    The copy has room for ``filter_len`` instructions: a count beyond the program reads zeros, as documented.
+    """
+    room = reg.length * SOCK_FILTER_SIZE if 0 < reg.length <= 4096 else 0
+    prog = ctypes.create_string_buffer(reg.program, max(len(reg.program), room, 8))
+    return reg.pack(ctypes.addressof(prog)), prog
+
+
+def register_bpf_filter(fd: int, reg: FilterRegistration | None, *, nr_args: int = 1) -> tuple[int, int]:
     """``REGISTER_BPF_FILTER`` (``fd == -1`` for the task): ``(result or -errno, pdu_size byte afterwards)``.
 
-    With ``program`` given, ``reg.filter_ptr`` is replaced by the address of a private copy of it, unless
-    ``reg.filter_ptr`` is 0 and ``program`` is empty (to reach the NULL-pointer row). Every other field is sent
-    exactly as ``reg`` holds it.
+    ``reg`` None passes a NULL pointer (the byte reported is then 0). Every field is sent exactly as ``reg``
+    holds it; ``filter_ptr`` points at a private copy of ``reg.program`` unless ``reg.null_program``.
     """
-    room = reg.filter_len * 8 if 0 < reg.filter_len <= 4096 else 0  # a filter_len beyond the program reads zeros
-    prog_buf = ctypes.create_string_buffer(program or b"", max(len(program or b""), room, 8))
-    if program:
-        reg = BpfFilterReg(reg.opcode, reg.filter_len, ctypes.addressof(prog_buf), reg.flags, reg.pdu_size,
-                           reg.cmd_type, reg.cmd_flags, reg.resv, reg.filter_resv, reg.resv2)
-    packed = reg.pack()
+    if reg is None:
+        return _sys.register_raw(fd, RegisterOp.BPF_FILTER, 0, nr_args), 0
+    packed, _prog = _packed(reg)
     arg = ctypes.create_string_buffer(packed, len(packed))
     result = _sys.register_raw(fd, RegisterOp.BPF_FILTER, ctypes.addressof(arg), nr_args)
     return result, arg.raw[BPF_PDU_SIZE_OFFSET]
 
 
-def wrote_back(fd: int, reg: BpfFilterReg, program: bytes | None, nr_args: int, result: int) -> bool:
+def wrote_back(fd: int, reg: FilterRegistration | None, nr_args: int, result: int) -> bool:
     """Whether a ``REGISTER_BPF_FILTER`` call that returned ``result`` reached the ``pdu_size`` write-back.
 
     Success and ``EMSGSIZE`` always pass it (§5.3 row 9). For any other failure the same call is repeated with
@@ -328,14 +338,10 @@ def wrote_back(fd: int, reg: BpfFilterReg, program: bytes | None, nr_args: int, 
     """
     if result >= 0 or result == -errno.EMSGSIZE:
         return True
-    if result == -errno.EFAULT:
+    if result == -errno.EFAULT or reg is None:
         return False  # faulted before or at the write-back: nothing was written either way
-    room = reg.filter_len * 8 if 0 < reg.filter_len <= 4096 else 0
-    prog_buf = ctypes.create_string_buffer(program or b"", max(len(program or b""), room, 8))
-    if program:
-        reg = BpfFilterReg(reg.opcode, reg.filter_len, ctypes.addressof(prog_buf), reg.flags, reg.pdu_size,
-                           reg.cmd_type, reg.cmd_flags, reg.resv, reg.filter_resv, reg.resv2)
-    page = _sys.ReadOnlyPage(reg.pack())
+    packed, _prog = _packed(reg)
+    page = _sys.ReadOnlyPage(packed)
     try:
         again = _sys.register_raw(fd, RegisterOp.BPF_FILTER, page.address, nr_args)
     finally:

@@ -1,24 +1,24 @@
-"""Build SQEs for the opcodes the scenarios use, together with the memory each one points at.
+"""Turn a :class:`ringfence.abi.sqe.Sqe` into the 64 bytes the kernel reads, with the memory its pointers refer to.
 
-Every builder returns a :class:`Prepared`: the 64-byte SQE and the objects (buffers, iovecs, ``open_how``,
-sockaddrs, path strings) the kernel reads or writes through it. The ring keeps those alive until the request has
-completed, because the kernel may touch them at issue time, long after the SQE was written.
+:func:`prepare` copies every numeric field and, for the opcodes whose prep reads memory, allocates it and points
+the SQE at it: the READ/WRITE buffer or the READV/WRITEV iovec, the OPENAT path, OPENAT2's ``open_how``, the
+CONNECT address. The ring keeps that memory alive until the request has completed, because the kernel may touch
+it at issue time, long after the SQE was written.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ipaddress
-import socket
-import struct
 from dataclasses import dataclass, field
 
+from ringfence.abi import sqe as abisqe
 from ringfence.abi.opcodes import SqeOp
+from ringfence.abi.sqe import SOCKADDR_STORAGE, U32, U64
+from ringfence.abi.sqe import Sqe as KernelSqe
 from ringfence.live import _sys
 
-SOCKADDR_IN_SIZE = 16
-SOCKADDR_IN6_SIZE = 28
-SOCKADDR_UN_SIZE = 110
+_RW = frozenset({SqeOp.READ, SqeOp.WRITE})
+_RWV = frozenset({SqeOp.READV, SqeOp.WRITEV})
 
 
 @dataclass(slots=True)
@@ -29,88 +29,83 @@ class Prepared:
     keep: list[object] = field(default_factory=list)
 
 
-def _sqe(opcode: int, fd: int, user_data: int, flags: int) -> _sys.Sqe:
-    sqe = _sys.Sqe()
-    sqe.opcode = opcode
-    sqe.flags = flags & 0xFF
-    sqe.fd = fd
-    sqe.user_data = user_data & 0xFFFFFFFFFFFFFFFF
-    return sqe
+def prepare(sqe: KernelSqe, *, buffer: int = 8, data: bytes = b"") -> Prepared:
+    """The SQE as the kernel reads it. READ/WRITE get a buffer of ``buffer`` bytes (WRITE sends ``data``, padded
+    with ``x``); READV/WRITEV one iovec of that size. ``path``, ``how`` and ``sockaddr`` are copied into fresh
+    memory that ``addr`` (and OPENAT2's ``off``) point at; for other opcodes ``addr`` and ``off`` are sent as
+    they are."""
+    c = _sys.Sqe()
+    c.opcode, c.flags, c.ioprio, c.fd = sqe.opcode, sqe.flags, sqe.ioprio, sqe.fd
+    c.off, c.addr, c.len, c.op_flags = sqe.off & U64, sqe.addr & U64, sqe.len & U32, sqe.op_flags & U32
+    c.user_data, c.buf_index, c.personality, c.file_index = sqe.user_data, sqe.buf_index, sqe.personality, \
+        sqe.file_index & U32
+    keep: list[object] = []
+    op = sqe.opcode
+    if op in _RW or op in _RWV:
+        buf = ctypes.create_string_buffer(data.ljust(buffer, b"x")[:buffer], max(buffer, 1))
+        keep.append(buf)
+        if op in _RW:
+            c.addr, c.len = ctypes.addressof(buf), buffer
+        else:
+            iov = (_sys.Iovec * 1)()
+            iov[0].iov_base, iov[0].iov_len = ctypes.addressof(buf), buffer
+            keep.append(iov)
+            c.addr, c.len = ctypes.addressof(iov), 1
+    elif op in (SqeOp.OPENAT, SqeOp.OPENAT2):
+        name = ctypes.create_string_buffer(sqe.path.encode())
+        keep.append(name)
+        c.addr = ctypes.addressof(name)
+        if op == SqeOp.OPENAT2 and sqe.how is not None:
+            how = _sys.OpenHow(sqe.how.flags & U64, sqe.how.mode & U64, sqe.how.resolve & U64)
+            keep.append(how)
+            c.off = ctypes.addressof(how)
+    elif op == SqeOp.CONNECT and sqe.sockaddr:
+        # room for the longest address the kernel copies: a length beyond the address reads zeros
+        buf = ctypes.create_string_buffer(sqe.sockaddr, max(len(sqe.sockaddr), SOCKADDR_STORAGE))
+        keep.append(buf)
+        c.addr = ctypes.addressof(buf)
+    return Prepared(c, keep)
+
+
+# -- shorthands: the abi constructors, prepared ----------------------------------------------------------------
+
+sockaddr = abisqe.sockaddr
 
 
 def nop(user_data: int, flags: int = 0) -> Prepared:
-    return Prepared(_sqe(SqeOp.NOP, -1, user_data, flags))
+    return prepare(abisqe.nop(user_data=user_data, flags=flags))
 
 
 def rw(opcode: int, fd: int, length: int, *, user_data: int, flags: int = 0, data: bytes = b"",
        offset: int = 0) -> Prepared:
-    """READ or WRITE of ``length`` bytes at ``offset`` (WRITE sends ``data``, padded with ``x``)."""
-    buf = ctypes.create_string_buffer(data.ljust(length, b"x")[:length], max(length, 1))
-    sqe = _sqe(opcode, fd, user_data, flags)
-    sqe.addr, sqe.len, sqe.off = ctypes.addressof(buf), length, offset & 0xFFFFFFFFFFFFFFFF
-    return Prepared(sqe, [buf])
+    """READ/WRITE of ``length`` bytes, or READV/WRITEV with one iovec of that size (WRITE sends ``data``)."""
+    return prepare(abisqe.rw(opcode, fd, length, user_data=user_data, flags=flags, offset=offset), buffer=length,
+                   data=data)
 
 
-def rwv(opcode: int, fd: int, length: int, *, user_data: int, flags: int = 0, data: bytes = b"",
-        offset: int = 0) -> Prepared:
-    """READV or WRITEV with one iovec of ``length`` bytes; the iovec array is kept alive too."""
-    buf = ctypes.create_string_buffer(data.ljust(length, b"x")[:length], max(length, 1))
-    iov = (_sys.Iovec * 1)()
-    iov[0].iov_base, iov[0].iov_len = ctypes.addressof(buf), length
-    sqe = _sqe(opcode, fd, user_data, flags)
-    sqe.addr, sqe.len, sqe.off = ctypes.addressof(iov), 1, offset & 0xFFFFFFFFFFFFFFFF
-    return Prepared(sqe, [buf, iov])
+rwv = rw
 
 
 def fsync(fd: int, *, user_data: int, flags: int = 0) -> Prepared:
-    return Prepared(_sqe(SqeOp.FSYNC, fd, user_data, flags))
+    return prepare(KernelSqe(SqeOp.FSYNC, flags, user_data, fd=fd))
 
 
 def socket_(family: int, type_: int, protocol: int, *, user_data: int, flags: int = 0) -> Prepared:
-    """SOCKET: the domain travels in ``fd``, the type in ``off``, the protocol in ``len`` (spec §7.3)."""
-    sqe = _sqe(SqeOp.SOCKET, family, user_data, flags)
-    sqe.off, sqe.len = type_ & 0xFFFFFFFF, protocol & 0xFFFFFFFF
-    return Prepared(sqe)
+    return prepare(abisqe.socket(family, type_, protocol, user_data=user_data, flags=flags))
 
 
 def openat(dirfd: int, path: str, open_flags: int, mode: int, *, user_data: int, flags: int = 0) -> Prepared:
-    name = ctypes.create_string_buffer(path.encode())
-    sqe = _sqe(SqeOp.OPENAT, dirfd, user_data, flags)
-    sqe.addr, sqe.len, sqe.op_flags = ctypes.addressof(name), mode & 0xFFFFFFFF, open_flags & 0xFFFFFFFF
-    return Prepared(sqe, [name])
+    return prepare(abisqe.openat(path, open_flags, mode, dirfd=dirfd, user_data=user_data, flags=flags))
 
 
 def openat2(dirfd: int, path: str, open_flags: int, mode: int, resolve: int, *, user_data: int,
             flags: int = 0) -> Prepared:
-    name = ctypes.create_string_buffer(path.encode())
-    how = _sys.OpenHow(open_flags & 0xFFFFFFFFFFFFFFFF, mode & 0xFFFFFFFFFFFFFFFF, resolve & 0xFFFFFFFFFFFFFFFF)
-    sqe = _sqe(SqeOp.OPENAT2, dirfd, user_data, flags)
-    sqe.addr, sqe.len, sqe.off = ctypes.addressof(name), ctypes.sizeof(how), ctypes.addressof(how)
-    return Prepared(sqe, [name, how])
-
-
-def sockaddr(family: int, addr: str, port: int) -> bytes:
-    """The full ``sockaddr_in`` / ``sockaddr_in6`` / ``sockaddr_un`` bytes; other families: family then zeros."""
-    if family == socket.AF_INET:
-        packed = ipaddress.IPv4Address(addr or "0.0.0.0").packed
-        return struct.pack("=H", family) + struct.pack(">H", port) + packed + bytes(8)
-    if family == socket.AF_INET6:
-        packed = ipaddress.IPv6Address(addr or "::").packed
-        return struct.pack("=H", family) + struct.pack(">H", port) + bytes(4) + packed + bytes(4)
-    if family == socket.AF_UNIX:
-        path = addr.encode()
-        if len(path) >= SOCKADDR_UN_SIZE - 2:
-            raise ValueError(f"AF_UNIX path too long: {addr!r}")
-        return struct.pack("=H", family) + path.ljust(SOCKADDR_UN_SIZE - 2, b"\0")
-    return struct.pack("=H", family & 0xFFFF) + bytes(14)
+    how = abisqe.OpenHow(open_flags, mode, resolve)
+    return prepare(abisqe.openat2(path, how, dirfd=dirfd, user_data=user_data, flags=flags))
 
 
 def connect(sock_fd: int, family: int, addr: str, port: int, *, user_data: int, flags: int = 0,
             addr_len: int | None = None) -> Prepared:
-    """CONNECT: ``addr`` points at the sockaddr, ``off`` carries its length (explicit ``addr_len`` honoured)."""
-    raw = sockaddr(family, addr, port)
-    length = len(raw) if addr_len is None else addr_len
-    buf = ctypes.create_string_buffer(raw, max(len(raw), 128))
-    sqe = _sqe(SqeOp.CONNECT, sock_fd, user_data, flags)
-    sqe.addr, sqe.off = ctypes.addressof(buf), length & 0xFFFFFFFF
-    return Prepared(sqe, [buf])
+    """CONNECT to the sockaddr built from ``family``/``addr``/``port``; ``addr_len`` defaults to all of it."""
+    return prepare(abisqe.connect(sock_fd, abisqe.sockaddr(family, addr, port), addr_len, user_data=user_data,
+                                  flags=flags))

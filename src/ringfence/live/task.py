@@ -11,29 +11,14 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from ringfence.abi.layout import BpfFilterReg, Restriction
+from ringfence.abi.layout import SOCK_FILTER_SIZE, FilterRegistration, Restriction
 from ringfence.abi.opcodes import RegisterOp, SetupFlag
 from ringfence.errors import KernelError, UnsupportedError, errno_name, errno_number
 from ringfence.live import _sys
 from ringfence.live.ring import Ring, register_bpf_filter, register_restrictions, register_task_restrictions
 
-SOCK_FILTER_SIZE = 8
 MAX_INSNS = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class TaskFilter:
-    """One cBPF program for one SQE opcode, as ``REGISTER_BPF_FILTER`` takes it."""
-
-    opcode: int
-    program: bytes
-    flags: int = 0
-    pdu_size: int = 0
-
-    def reg(self) -> BpfFilterReg:
-        return BpfFilterReg(self.opcode, len(self.program) // SOCK_FILTER_SIZE, 0, self.flags, self.pdu_size)
 
 
 def blind_support(opcode: RegisterOp) -> str:
@@ -48,7 +33,7 @@ def blind_support(opcode: RegisterOp) -> str:
     return errno_name(-result)
 
 
-def _validate_filters(filters: Sequence[TaskFilter]) -> None:
+def _validate_filters(filters: Sequence[FilterRegistration]) -> None:
     for f in filters:
         if not f.program or len(f.program) % SOCK_FILTER_SIZE or len(f.program) // SOCK_FILTER_SIZE > MAX_INSNS:
             raise ValueError(f"filter for opcode {f.opcode}: a program is 1..{MAX_INSNS} 8-byte instructions")
@@ -56,7 +41,7 @@ def _validate_filters(filters: Sequence[TaskFilter]) -> None:
         return
     with Ring.setup(1) as ring:
         for f in filters:
-            result, _ = register_bpf_filter(ring.fd, f.reg(), f.program)
+            result, _ = register_bpf_filter(ring.fd, f)
             if result < 0:
                 if result == -errno.EINVAL and blind_support(RegisterOp.BPF_FILTER) == "EINVAL":
                     raise UnsupportedError("this kernel has no io_uring cBPF filters (REGISTER_BPF_FILTER)")
@@ -70,7 +55,7 @@ def _validate_records(records: Sequence[Restriction]) -> None:
             raise KernelError(-result, "restriction records (checked on a throwaway ring)")
 
 
-def apply(*, restrictions: Sequence[Restriction] | None = None, filters: Sequence[TaskFilter] = (),
+def apply(*, restrictions: Sequence[Restriction] | None = None, filters: Sequence[FilterRegistration] = (),
           set_nnp: bool = True) -> list[int]:
     """Restrict the calling thread; returns the kernel's ``pdu_size`` write-back for each filter.
 
@@ -102,7 +87,7 @@ def apply(*, restrictions: Sequence[Restriction] | None = None, filters: Sequenc
             raise KernelError(-result, "task REGISTER_RESTRICTIONS")
     written: list[int] = []
     for f in filters:
-        result, pdu = register_bpf_filter(-1, f.reg(), f.program)
+        result, pdu = register_bpf_filter(-1, f)
         if result < 0:  # only an allocation failure can get here after validation
             raise KernelError(-result, f"task REGISTER_BPF_FILTER for opcode {f.opcode} (earlier ones applied)")
         written.append(pdu)

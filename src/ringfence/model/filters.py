@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from ringfence.abi.opcodes import FilterFlag, SqeOp
 from ringfence.bpf import CheckedProgram, run
+from ringfence.model.explain import InstallView, ProgramVerdict, TableView
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -53,10 +54,10 @@ class FilterTable:
     def chain(self, opcode: int) -> tuple[FilterNode, ...]:
         return tuple(walk(self.heads[opcode])) if 0 <= opcode < len(self.heads) else ()
 
-    def summary(self) -> dict[str, Any]:
-        """Chains with programs by opcode name (newest first); opcodes holding only a deny marker are counted
-        per marker, to keep explanations short."""
-        chains: dict[str, list[str]] = {}
+    def view(self, *, cow: bool = False) -> TableView:
+        """Chains with programs by opcode name (newest first); opcodes holding only a deny marker are counted per
+        marker, to keep explanations short."""
+        chains: list[tuple[str, tuple[str, ...]]] = []
         marked: dict[str, int] = {}
         for op, head in enumerate(self.heads):
             if head is None:
@@ -64,8 +65,8 @@ class FilterTable:
             if head.program is None:
                 marked[head.origin] = marked.get(head.origin, 0) + 1
             else:
-                chains[_op_name(op)] = [node_label(n) for n in walk(head)]
-        return {"chains": chains, "only_marker": marked} if marked else {"chains": chains}
+                chains.append((_op_name(op), tuple(node_label(n) for n in walk(head))))
+        return TableView(self.label, cow, tuple(chains), tuple(marked.items()))
 
 
 def walk(head: FilterNode | None) -> Iterator[FilterNode]:
@@ -104,15 +105,10 @@ class Installed:
     node: FilterNode
     markers: tuple[int, ...]
 
-    def explain(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"table": self.table.label, "filter": node_label(self.node), "position": 0}
-        if self.created:
-            out["table_created"] = True
-        if self.copied_from is not None:
-            out["copy_on_write_from"] = f"table#{self.copied_from}"
-        if self.markers:
-            out["deny_rest_filled"] = [_op_name(op) for op in self.markers]
-        return out
+    def view(self) -> InstallView:
+        return InstallView(self.table.label, node_label(self.node), self.created,
+                           None if self.copied_from is None else f"table#{self.copied_from}",
+                           tuple(_op_name(op) for op in self.markers))
 
 
 def install(state: HasTable, opcode: int, program: CheckedProgram, flags: int, *, origin: str,
@@ -172,11 +168,11 @@ class ProgramRun:
     def allowed(self) -> bool:
         return self.value is not None and self.value != 0
 
-    def explain(self) -> dict[str, Any]:
-        if self.node.is_marker:
-            return {"position": self.position, "filter": self.node.origin, "allowed": False}
-        return {"position": self.position, "filter": node_label(self.node), "value": self.value,
-                "instructions": self.steps, "allowed": self.allowed}
+    def view(self, own: str) -> ProgramVerdict:
+        """As an explanation; ``own`` names the state deciding, so chain elements it did not register read as
+        inherited."""
+        return ProgramVerdict(self.position, node_label(self.node), self.node.is_marker, self.value, self.steps,
+                              self.node.owner != own)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,35 +1,47 @@
-"""The modelled kernel: tasks, processes, rings, and one method per scenario step.
+"""The modelled kernel: tasks, processes, rings, and one method per system call the sandbox observes.
 
-Names in steps are scenario identifiers; a name the scenario never introduced is a malformed scenario
-(:class:`ScenarioError`), while a real ring that this process has no descriptor for is the kernel's EBADF.
+Methods take kernel records (:mod:`ringfence.abi`) and names for tasks and rings, and return
+:class:`~ringfence.model.outcome.Reply` / :class:`~ringfence.model.outcome.SubmitReply`. A task or ring name the
+caller never introduced is a programming error (``KeyError``); a real ring that the acting process has no
+descriptor for is the kernel's ``EBADF``.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from ringfence.abi.layout import FilterRegistration, Restriction, TaskRestrictionHeader
 from ringfence.abi.opcodes import RegisterOp, SetupFlag
 from ringfence.abi.profiles import KernelProfile
-from ringfence.errors import ScenarioError
+from ringfence.abi.sqe import Sqe
 from ringfence.model import register as reg
 from ringfence.model.bpfreg import import_filter
+from ringfence.model.decide import RingState, decide
+from ringfence.model.explain import Decision, Explanation
 from ringfence.model.filters import install, share
-from ringfence.model.outcome import OK, Refused, Reply, spelling
+from ringfence.model.outcome import OK, Refused, Reply, SubmitReply, spelling
 from ringfence.model.restriction import RestrictionState
-from ringfence.model.ring import Ring
-from ringfence.model.submit import Batch, SubmitReply, Submitter
+from ringfence.model.ring import Ring, Submission
+from ringfence.model.rules import Rule
+from ringfence.model.submit import Submitter, ring_state
 from ringfence.model.task import Process, Task
-from ringfence.scenario import steps as s
 
 #: Setup flags up to ``IORING_SETUP_SQ_REWIND`` (1 << 20); anything above is ``-EINVAL``.
 _KNOWN_SETUP: Final = (1 << 21) - 1
 IORING_MAX_ENTRIES: Final = 32768
 
+#: The ring a call is aimed at: a ring name, ``None`` for ``fd == -1`` (the task), or a registered-ring index.
+Target = str | None
+
 
 def _pow2(n: int) -> int:
     return 1 << (n - 1).bit_length()
+
+
+class QueueFullError(ValueError):
+    """More SQEs than the ring's submission queue holds: no caller can queue them (liburing returns NULL)."""
 
 
 class Kernel:
@@ -41,90 +53,91 @@ class Kernel:
         self._serials = itertools.count(1)
         self._pids = itertools.count(1)
         self.tasks: dict[str, Task] = {}
-        self.ring_names: set[str] = set()
-        self.step = 0
+        self.rings: dict[str, Ring] = {}
+        #: What the next registration's provenance label says (callers set it to their step position).
+        self.where = ""
         self._submitter = Submitter(profile, detail=detail)
         self._new_task("main", Process(next(self._pids)))
 
     # -- lookups -------------------------------------------------------------------------------------------
 
     def task(self, name: str) -> Task:
-        try:
-            return self.tasks[name]
-        except KeyError:
-            raise ScenarioError(f"unknown task {name!r}", step=self.step) from None
+        return self.tasks[name]
 
     def ring_of(self, task: Task, name: str) -> Ring | None:
         """The ring ``name`` as ``task``'s process sees it: None if it has no descriptor for it."""
-        if name not in self.ring_names:
-            raise ScenarioError(f"unknown ring {name!r}", step=self.step)
+        if name not in self.rings:
+            raise KeyError(f"unknown ring {name!r}")
         return task.process.rings.get(name)
 
     def _new_task(self, name: str, process: Process) -> Task:
         if not name or name in self.tasks:
-            raise ScenarioError(f"task name {name!r} is empty or already used", step=self.step)
+            raise KeyError(f"task name {name!r} is empty or already used")
         task = Task(name, process)
         process.tasks.append(task)
         self.tasks[name] = task
         return task
 
     def _origin(self, who: str) -> str:
-        return f"{who}, step {self.step}"
+        return f"{who}, {self.where}" if self.where else who
 
     # -- tasks and processes (§4.6) ------------------------------------------------------------------------
 
-    def set_nnp(self, task: Task) -> Reply:
-        task.nnp = True
-        return Reply.ok("prctl(PR_SET_NO_NEW_PRIVS)")
+    def set_nnp(self, task_name: str) -> Reply:
+        self.task(task_name).nnp = True
+        return Reply.ok(Explanation(Rule.NNP_SET))
 
-    def drop_privileges(self, task: Task, uid: int) -> Reply:
-        task.process.uid = uid
-        task.process.privileged = task.process.privileged and uid == 0
-        return Reply.ok("setresuid: the whole process loses CAP_SYS_ADMIN", uid=uid)
+    def drop_privileges(self, task_name: str, uid: int) -> Reply:
+        proc = self.task(task_name).process
+        proc.uid = uid
+        proc.privileged = proc.privileged and uid == 0
+        return Reply.ok(Explanation(Rule.PRIVILEGES_DROPPED, uid=uid))
 
-    def _inherit(self, child: Task, parent: Task) -> dict[str, Any]:
+    def _inherit(self, child: Task, parent: Task) -> Explanation:
         """§4.6: a fresh state with copies of the classic part and a copy-on-write share of the table."""
         child.nnp = parent.nnp
+        rule = Rule.FORKED if child.process is not parent.process else Rule.THREAD
         if parent.restriction is None:
-            return {"inherited": None}
+            return Explanation(rule)
         state = RestrictionState()
         state.copy_classic(parent.restriction)
         share(state, parent.restriction, source_cow=self.profile.source_cow)
         child.restriction = state
-        return {"inherited": f"task {parent.name}", **state.explain()}
+        return Explanation(rule, state=state.view(), inherited_from=f"task {parent.name}")
 
-    def fork(self, task: Task, child_name: str) -> Reply:
+    def fork(self, task_name: str, child_name: str) -> Reply:
+        task = self.task(task_name)
         parent = task.process
         proc = Process(next(self._pids), parent.uid, parent.privileged, dict(parent.rings))
-        child = self._new_task(child_name, proc)
-        return Reply.ok("fork: new process, copied descriptors, inherited task state",
-                        **self._inherit(child, task))
+        return Reply.ok(self._inherit(self._new_task(child_name, proc), task))
 
-    def spawn_thread(self, task: Task, thread_name: str) -> Reply:
-        thread = self._new_task(thread_name, task.process)
-        return Reply.ok("clone(CLONE_THREAD): shared descriptors, copied task state", **self._inherit(thread, task))
+    def spawn_thread(self, task_name: str, thread_name: str) -> Reply:
+        task = self.task(task_name)
+        return Reply.ok(self._inherit(self._new_task(thread_name, task.process), task))
 
-    def exec(self, task: Task) -> Reply:
+    def exec(self, task_name: str) -> Reply:
+        """``execve``; the caller makes sure the process has one thread (a multithreaded exec is not modelled)."""
+        task = self.task(task_name)
         if len(task.process.tasks) != 1:
-            raise ScenarioError(f"exec by {task.name}: its process has {len(task.process.tasks)} threads",
-                                step=self.step)
-        closed = sorted(task.process.rings)
+            raise ValueError(f"exec by {task.name}: its process has {len(task.process.tasks)} threads")
+        closed = tuple(sorted(task.process.rings))
         task.process.rings.clear()
-        return Reply.ok("execve: io_uring descriptors close, restrictions and no_new_privs stay [DERIVED]",
-                        closed=closed)
+        return Reply.ok(Explanation(Rule.EXECED, closed=closed))
 
     # -- rings ---------------------------------------------------------------------------------------------
 
-    def create_ring(self, task: Task, name: str, flags: int, entries: int) -> Reply:
-        if not name or name in self.ring_names:
-            raise ScenarioError(f"ring name {name!r} is empty or already used", step=self.step)
-        self.ring_names.add(name)
+    def create_ring(self, task_name: str, name: str, flags: int, entries: int) -> Reply:
+        task = self.task(task_name)
+        if not name or name in self.rings:
+            raise KeyError(f"ring name {name!r} is empty or already used")
         try:
             sq_entries = self._check_setup(flags, entries)
         except Refused as exc:
+            self.rings[name] = Ring(name, next(self._serials), flags, 0, "never created")  # a name, no descriptor
             return Reply.refused(exc)
         ring = Ring(name, next(self._serials), flags, sq_entries, self._origin(f"task {task.name}"),
                     disabled=bool(flags & SetupFlag.R_DISABLED))
+        self.rings[name] = ring
         if task.restriction is not None:  # §4.5
             parent = task.restriction
             ring.state.copy_classic(parent)
@@ -138,49 +151,40 @@ class Kernel:
             ring.submitter = task
         task.process.rings[name] = ring
         task.has_tctx = True
-        return Reply.ok("io_uring_setup" + (" (restrictions inherited, §4.5)" if task.restriction else ""),
-                        **ring.explain())
+        return Reply.ok(Explanation(Rule.RING_CREATED, ring=ring.view(),
+                                    inherited_from=None if task.restriction is None else f"task {task.name}"))
 
     def _check_setup(self, flags: int, entries: int) -> int:
         """The parts of ``io_uring_setup`` validation the model needs [UNCONFIRMED beyond unknown bits]."""
         if flags & ~_KNOWN_SETUP:
-            raise Refused("EINVAL", "io_uring_setup", f"unknown setup flags {flags & ~_KNOWN_SETUP:#x}")
+            raise Refused("EINVAL", Rule.SETUP_FLAGS, f"unknown bits {flags & ~_KNOWN_SETUP:#x}")
         if flags & SetupFlag.DEFER_TASKRUN and not flags & SetupFlag.SINGLE_ISSUER:
-            raise Refused("EINVAL", "io_uring_setup", "DEFER_TASKRUN needs SINGLE_ISSUER")
+            raise Refused("EINVAL", Rule.SETUP_FLAGS, "DEFER_TASKRUN needs SINGLE_ISSUER")
         if flags & SetupFlag.DEFER_TASKRUN and flags & SetupFlag.SQPOLL:
-            raise Refused("EINVAL", "io_uring_setup", "DEFER_TASKRUN with SQPOLL")
+            raise Refused("EINVAL", Rule.SETUP_FLAGS, "DEFER_TASKRUN with SQPOLL")
         if entries <= 0:
-            raise Refused("EINVAL", "io_uring_setup", "entries must be positive")
+            raise Refused("EINVAL", Rule.SETUP_ENTRIES, "entries must be positive")
         if entries > IORING_MAX_ENTRIES:
             if not flags & SetupFlag.CLAMP:
-                raise Refused("EINVAL", "io_uring_setup", f"entries > {IORING_MAX_ENTRIES}")
+                raise Refused("EINVAL", Rule.SETUP_ENTRIES, f"more than {IORING_MAX_ENTRIES}")
             entries = IORING_MAX_ENTRIES
         return _pow2(entries)
 
-    def close_ring(self, task: Task, name: str) -> Reply:
+    def close_ring(self, task_name: str, name: str) -> Reply:
+        task = self.task(task_name)
         if self.ring_of(task, name) is None:
-            return Reply("EBADF", {"result": "EBADF", "rule": "close", "detail": "not open in this process"})
+            return Reply.refused(Refused("EBADF", Rule.CLOSE_NOT_OPEN))
         del task.process.rings[name]
-        return Reply.ok("close")
+        return Reply.ok(Explanation(Rule.CLOSED))
 
-    def enable(self, task: Task, name: str) -> Reply:
-        return self._register(task, reg.Fd(ring=self.ring_of(task, name)), RegisterOp.ENABLE_RINGS,
-                              lambda ring: self._enable(ring, task))
+    # -- io_uring_register ---------------------------------------------------------------------------------
 
-    def _enable(self, ring: Ring | None, task: Task) -> Reply:
-        if ring is None:
-            raise Refused("EINVAL", "§4.1 blind dispatch", "ENABLE_RINGS is not a blind opcode")
-        reg.enable_rings(self.profile, ring, task)
-        return Reply.ok("§3.5 enable", **ring.explain())
-
-    # -- registrations -------------------------------------------------------------------------------------
-
-    def _fd(self, task: Task, ring: str | None, registered: int | None = None) -> reg.Fd:
+    def _fd(self, task: Task, target: Target, registered: int | None) -> reg.Fd:
         if registered is not None:
-            if ring is not None:
-                self.ring_of(task, ring)  # still must be a known name
+            if target is not None:
+                self.ring_of(task, target)  # still must be a known name
             return reg.Fd(registered=registered)
-        return reg.Fd(blind=True) if ring is None else reg.Fd(ring=self.ring_of(task, ring))
+        return reg.Fd(blind=True) if target is None else reg.Fd(ring=self.ring_of(task, target))
 
     def _register(self, task: Task, fd: reg.Fd, opcode: int, handler: Callable[[Ring | None], Reply]) -> Reply:
         try:
@@ -191,135 +195,140 @@ class Kernel:
 
     def _blind_supported(self, opcode: RegisterOp) -> None:
         if opcode not in self.profile.blind_ops:
-            raise Refused("EINVAL", "§4.1 blind dispatch", f"{opcode.name} has no fd == -1 handler on this kernel")
+            raise Refused("EINVAL", Rule.BLIND_UNSUPPORTED, opcode.name)
 
-    def restrict(self, task: Task, step: s.Restrict) -> Reply:
+    def enable(self, task_name: str, target: Target, *, has_arg: bool = False, nr_args: int = 0,
+               registered: int | None = None) -> Reply:
+        """``IORING_REGISTER_ENABLE_RINGS``."""
+        task = self.task(task_name)
+        bit = reg.USE_REGISTERED_RING if registered is not None else 0
+
+        def handler(ring: Ring | None) -> Reply:
+            if ring is None:
+                raise Refused("EINVAL", Rule.BLIND_UNSUPPORTED, "ENABLE_RINGS")
+            reg.enable_rings(self.profile, ring, task, has_arg=has_arg, nr_args=nr_args)
+            return Reply.ok(Explanation(Rule.ENABLED, ring=ring.view()))
+
+        return self._register(task, self._fd(task, target, registered), RegisterOp.ENABLE_RINGS | bit, handler)
+
+    def restrict(self, task_name: str, target: Target, records: Sequence[Restriction], *,
+                 header: TaskRestrictionHeader | None = None, nr_args: int | None = None,
+                 null: bool = False) -> Reply:
+        """``IORING_REGISTER_RESTRICTIONS`` on a ring (``nr_args`` is the record count, default all of
+        ``records``) or on the task (``target`` None: ``header`` defaults to the ordinary one, ``nr_args`` to 1)."""
+        task = self.task(task_name)
+
         def handler(ring: Ring | None) -> Reply:
             if ring is None:
                 self._blind_supported(RegisterOp.RESTRICTIONS)
-                task.restriction = reg.task_restrictions(self.profile, task, step, self._origin(f"task {task.name}"))
-                return Reply.ok("§4.3 task restrictions", **task.restriction.explain())
-            reg.ring_restrictions(self.profile, ring, step, self._origin(f"ring {ring.name}"))
-            return Reply.ok("§3.3 ring restrictions", **ring.explain())
+                head = header or TaskRestrictionHeader(len(records))
+                task.restriction = reg.task_restrictions(self.profile, task, records, head,
+                                                         nr_args=1 if nr_args is None else nr_args, null=null,
+                                                         origin=self._origin(f"task {task.name}"))
+                return Reply.ok(Explanation(Rule.TASK_RESTRICTED, state=task.restriction.view()))
+            count = len(records) if nr_args is None else nr_args
+            reg.ring_restrictions(self.profile, ring, records, count, null=null,
+                                  origin=self._origin(f"ring {ring.name}"))
+            return Reply.ok(Explanation(Rule.RING_RESTRICTED, ring=ring.view()))
 
-        return self._register(task, self._fd(task, step.ring), RegisterOp.RESTRICTIONS, handler)
+        return self._register(task, self._fd(task, target, None), RegisterOp.RESTRICTIONS, handler)
 
-    def filter(self, task: Task, step: s.Filter) -> Reply:
-        """Ring (§5.2) or task (§4.4) filter registration. ``pdu_size_out`` is the caller's ``filter.pdu_size``
-        byte after the call: the kernel's size once row 9 is reached (§5.4), else the unchanged input."""
-        pdu: list[int] = [step.pdu_size & 0xFF]
+    def register_filter(self, task_name: str, target: Target, registration: FilterRegistration | None, *,
+                        nr_args: int = 1) -> Reply:
+        """Ring or task ``IORING_REGISTER_BPF_FILTER``; ``registration`` None is a NULL argument.
+
+        ``pdu_size_out`` is the caller's ``filter.pdu_size`` byte after the call: the kernel's size once the
+        size check is reached (§5.4), else the unchanged input.
+        """
+        task = self.task(task_name)
+        pdu: list[int] = [0 if registration is None else registration.pdu_size & 0xFF]
         written = [False]
 
         def handler(ring: Ring | None) -> Reply:
-            nr_args = 1 if step.nr_args is None else step.nr_args
             if ring is None:
                 self._blind_supported(RegisterOp.BPF_FILTER)
                 if not task.passes_gate():
-                    raise Refused("EACCES", "§4.4 row 1 / §4.2", "neither no_new_privs nor CAP_SYS_ADMIN")
+                    raise Refused("EACCES", Rule.PRIVILEGE_GATE)
             if nr_args != 1:
-                raise Refused("EINVAL", "§4.4 row 2" if ring is None else "§5.2", f"nr_args {nr_args} != 1")
-            imported = import_filter(self.profile, step)
+                raise Refused("EINVAL", Rule.FILTER_NR_ARGS, f"nr_args {nr_args}")
+            imported = import_filter(self.profile, registration)
             if imported.pdu_size_out is not None:
                 pdu[0], written[0] = imported.pdu_size_out, True
             if imported.refused is not None:
                 raise imported.refused
-            assert imported.program is not None
-            who = f"task {task.name}" if ring is None else f"ring {ring.name}"
+            assert imported.program is not None and registration is not None
+            serial = next(self._serials)
             if ring is None:
                 state = task.restriction or RestrictionState()
-                done = install(state, step.opcode, imported.program, step.flags, origin=self._origin(who),
-                               op_last=self.profile.op_last, serial=next(self._serials))
+                done = install(state, registration.opcode, imported.program, registration.flags,
+                               origin=self._origin(f"task {task.name}"), op_last=self.profile.op_last, serial=serial)
                 task.restriction = state
-            else:
-                done = install(ring.state, step.opcode, imported.program, step.flags, origin=self._origin(who),
-                               op_last=self.profile.op_last, serial=next(self._serials))
-                ring.cache = ring.state.table
-            return Reply.ok("§6.2 install (" + ("§4.4 task" if ring is None else "§5.2 ring") + ")",
-                            **done.explain())
+                return Reply.ok(Explanation(Rule.FILTER_INSTALLED, install=done.view(), state=state.view()))
+            done = install(ring.state, registration.opcode, imported.program, registration.flags,
+                           origin=self._origin(ring.owner), op_last=self.profile.op_last, serial=serial)
+            ring.cache = ring.state.table
+            return Reply.ok(Explanation(Rule.FILTER_INSTALLED, install=done.view(), ring=ring.view()))
 
-        reply = self._register(task, self._fd(task, step.ring), RegisterOp.BPF_FILTER, handler)
-        return Reply(reply.result, {**reply.explain, "pdu_size_written": written[0]}, pdu[0])
+        reply = self._register(task, self._fd(task, target, None), RegisterOp.BPF_FILTER, handler)
+        explanation = Explanation(reply.explanation.rule, reply.explanation.detail, reply.explanation.state,
+                                  reply.explanation.ring, reply.explanation.install, pdu_size_written=written[0])
+        return Reply(reply.result, explanation, pdu[0])
 
-    def register(self, task: Task, step: s.Register) -> Reply:
-        opcode = step.opcode & ~reg.USE_REGISTERED_RING
-        bit = reg.USE_REGISTERED_RING if step.registered_ring_index is not None else 0
+    def register(self, task_name: str, target: Target, opcode: int, *, result: str = OK,
+                 registered: int | None = None) -> Reply:
+        """Any other register opcode: the restriction layer is modelled; the opcode's own handler answers
+        ``result`` (the model performs no registration)."""
+        task = self.task(task_name)
+        opcode &= ~reg.USE_REGISTERED_RING
+        if opcode in (RegisterOp.RESTRICTIONS, RegisterOp.BPF_FILTER, RegisterOp.ENABLE_RINGS):
+            raise ValueError(f"use the {RegisterOp(opcode).name.lower()} call for this opcode")
+        bit = reg.USE_REGISTERED_RING if registered is not None else 0
 
         def handler(ring: Ring | None) -> Reply:
-            if opcode in (RegisterOp.RESTRICTIONS, RegisterOp.BPF_FILTER):
-                raise ScenarioError("use a `restrict` or `filter` step for this opcode", step=self.step)
             if ring is None:
                 self._blind_supported(RegisterOp(opcode))
-            elif opcode == RegisterOp.ENABLE_RINGS:
-                return self._enable(ring, task)
-            if step.result != OK:
-                result = spelling(step.result)
-                return Reply(result, {"result": result, "rule": "declared handler result"})
-            return Reply.ok("declared handler result")
+            if result != OK:
+                return Reply(spelling(result), Explanation(Rule.REGISTER_HANDLER))
+            return Reply.ok(Explanation(Rule.REGISTER_HANDLER))
 
-        return self._register(task, self._fd(task, step.ring, step.registered_ring_index), opcode | bit, handler)
+        return self._register(task, self._fd(task, target, registered), opcode | bit, handler)
 
-    def submit(self, task: Task, step: s.Submit) -> SubmitReply:
-        return self._submitter.enter(task, self.ring_of(task, step.ring), step.sqes)
+    # -- io_uring_enter ------------------------------------------------------------------------------------
 
-    # -- one entry point per step --------------------------------------------------------------------------
-
-    def apply(self, step: s.Step, index: int | None = None) -> Reply | SubmitReply:
-        """Perform one scenario step as ``step.task``."""
-        self.step = step.line if index is None else index
-        task = self.task(step.task)
-        if isinstance(step, s.SetNoNewPrivs):
-            return self.set_nnp(task)
-        if isinstance(step, s.DropPrivileges):
-            return self.drop_privileges(task, step.uid)
-        if isinstance(step, s.Fork):
-            return self.fork(task, step.child)
-        if isinstance(step, s.SpawnThread):
-            return self.spawn_thread(task, step.thread)
-        if isinstance(step, s.Exec):
-            return self.exec(task)
-        if isinstance(step, s.CreateRing):
-            return self.create_ring(task, step.ring, step.setup_flags, step.entries)
-        if isinstance(step, s.CloseRing):
-            return self.close_ring(task, step.ring)
-        if isinstance(step, s.EnableRing):
-            return self.enable(task, step.ring)
-        if isinstance(step, s.Restrict):
-            return self.restrict(task, step)
-        if isinstance(step, s.Filter):
-            return self.filter(task, step)
-        if isinstance(step, s.Register):
-            return self.register(task, step)
-        if isinstance(step, s.Submit):
-            return self.submit(task, step)
-        raise ScenarioError(f"the model has no handler for {type(step).__name__}", step=self.step)
-
-    # -- questions the property tests ask (no side effects) ------------------------------------------------
-
-    def probe_task(self, task_name: str, sqe: s.Sqe) -> str | None:
-        """How a ring that ``task_name`` created now would treat ``sqe`` at init: the mechanism that fails it
-        (``classic``, ``filter``, ``prep``, ``validity``) or None. Does not mark the task's table copy-on-write."""
+    def submit(self, task_name: str, ring_name: str, submissions: Sequence[Submission]) -> SubmitReply:
+        """Queue ``submissions`` and call ``io_uring_enter`` for everything pending, SQEs an earlier call left in
+        the queue first. Raises :class:`QueueFullError` when they do not fit the submission queue."""
         task = self.task(task_name)
-        ring = Ring("<probe>", 0, 0, 1, "probe")
-        if task.restriction is not None:
-            ring.state.copy_classic(task.restriction)
-            ring.state.table = ring.cache = task.restriction.table
-            ring.op_restricted = task.restriction.op_registered
-            ring.reg_restricted = task.restriction.reg_registered
-        return self._probe(ring, sqe)
+        ring = self.ring_of(task, ring_name)
+        if ring is not None and len(ring.pending) + len(submissions) > ring.sq_entries:
+            raise QueueFullError(f"ring {ring.name}: {len(ring.pending)} pending + {len(submissions)} new SQEs "
+                                 f"exceed its {ring.sq_entries}-entry submission queue")
+        return self._submitter.enter(task, ring, tuple(submissions))
 
-    def probe_ring(self, ring: Ring, sqe: s.Sqe, *, drain: bool = False) -> str | None:
-        """How ``ring`` would treat ``sqe`` at init now. Its drain state (which adds IOSQE_ASYNC to what filters
-        see) is copied only with ``drain``; the ring itself is not changed."""
-        copy = Ring("<probe>", 0, ring.setup_flags & ~SetupFlag.R_DISABLED, 1, "probe", ring.state,
-                    ring.op_restricted, ring.reg_restricted, cache=ring.cache)
-        if drain:
-            copy.drain_disabled, copy.drain_active, copy.drain_next = (ring.drain_disabled, ring.drain_active,
-                                                                        ring.drain_next)
-        return self._probe(copy, sqe)
+    # -- questions (no side effects) -----------------------------------------------------------------------
 
-    def _probe(self, ring: Ring, sqe: s.Sqe) -> str | None:
-        req = self._submitter._init(ring, sqe, Batch())
-        return req.mechanism if req.errno is not None else None
+    def new_ring_state(self, task_name: str, setup_flags: int = 0) -> RingState:
+        """What request init depends on for a ring ``task_name`` would create now (it is not created, and the
+        task's table is not marked copy-on-write)."""
+        task = self.task(task_name)
+        state = task.restriction
+        if state is None:
+            return RingState(setup_flags=setup_flags, owner="ring <new>")
+        return RingState(state if state.op_registered else None, state.table, setup_flags, "ring <new>")
+
+    def ring_state(self, task_name: str, ring_name: str, *, drain: bool = False) -> RingState:
+        """What request init depends on for ``ring_name`` now; its drain bookkeeping only with ``drain``."""
+        ring = self.ring_of(self.task(task_name), ring_name)
+        if ring is None:
+            raise KeyError(f"ring {ring_name!r} is not open in task {task_name!r}'s process")
+        state = ring_state(ring)
+        if not drain:
+            state = RingState(state.classic, state.filters, state.setup_flags & ~SetupFlag.R_DISABLED, state.owner)
+        return state
+
+    def decide(self, state: RingState, sqe: Sqe) -> Decision:
+        """:func:`ringfence.model.decide.decide` with this kernel's profile."""
+        return decide(state, sqe, self.profile, detail=self.detail)
 
     def all_rings(self) -> list[Ring]:
         seen: dict[int, Ring] = {}

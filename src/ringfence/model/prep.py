@@ -7,17 +7,15 @@ without an entry here prepare successfully and have payload 0 [UNCONFIRMED for e
 
 from __future__ import annotations
 
-import ipaddress
-import struct
 from typing import Final
 
 from ringfence.abi.constants import AF, O_PATH_FLAGS, S_IALLUGO, VALID_OPEN_FLAGS, O
 from ringfence.abi.ctx import PAYLOAD_SIZE, connect_payload, open_payload, socket_payload
 from ringfence.abi.opcodes import SqeFlag, SqeOp
 from ringfence.abi.profiles import KernelProfile
-from ringfence.errors import ScenarioError
+from ringfence.abi.sqe import SOCKADDR_STORAGE, U32, U64, OpenHow, Sqe
 from ringfence.model.outcome import Refused
-from ringfence.scenario.steps import Sqe
+from ringfence.model.rules import Rule
 
 _OP = SqeOp
 #: Opcodes whose table entry has ``buffer_select`` (io_uring/opdef.c, 6.17+/7.x): others fail step 4.
@@ -44,22 +42,20 @@ _ASYNC: Final = int(SqeFlag.ASYNC)
 SOCK_CLOEXEC: Final = 0o2000000
 SOCK_NONBLOCK: Final = 0o4000
 SOCK_TYPE_MASK: Final = 0xF
-SOCKADDR_STORAGE: Final = 128
 PATH_MAX: Final = 4096
-#: Full sockaddr sizes the live backend passes by default (``ringfence.live.sqes.sockaddr``).
-SOCKADDR_SIZE: Final = {AF["AF_INET"]: 16, AF["AF_INET6"]: 28, AF["AF_UNIX"]: 110}
 
 
 def openat_how(sqe: Sqe) -> tuple[int, int, int]:
     """``open_how`` after prep: OPENAT goes through ``build_open_how()``, OPENAT2 copies the user's struct."""
     if sqe.opcode == SqeOp.OPENAT:
-        flags = sqe.open_flags & 0xFFFFFFFF & VALID_OPEN_FLAGS
+        flags = sqe.op_flags & VALID_OPEN_FLAGS
         if flags & O_PATH:
             flags &= O_PATH_FLAGS
-        mode = sqe.mode & 0xFFFF & S_IALLUGO if flags & (O_CREAT | O_TMPFILE_BIT) else 0
+        mode = sqe.len & S_IALLUGO if flags & (O_CREAT | O_TMPFILE_BIT) else 0
         resolve = 0
     else:
-        flags, mode, resolve = sqe.open_flags & (2**64 - 1), sqe.mode & (2**64 - 1), sqe.resolve & (2**64 - 1)
+        how = sqe.how or OpenHow()
+        flags, mode, resolve = how.flags & U64, how.mode & U64, how.resolve & U64
     if not flags & O_PATH:
         flags |= O_LARGEFILE  # force_o_largefile() on 64-bit
     return flags, mode, resolve
@@ -67,29 +63,8 @@ def openat_how(sqe: Sqe) -> tuple[int, int, int]:
 
 def connect_addr_len(sqe: Sqe) -> int:
     """The address length as the kernel's ``int`` sees it (``sqe->addr2``, low 32 bits, signed)."""
-    raw = SOCKADDR_SIZE.get(sqe.addr_family, 16) if sqe.addr_len is None else sqe.addr_len
-    raw &= 0xFFFFFFFF
+    raw = sqe.off & U32
     return raw - (1 << 32) if raw >= 1 << 31 else raw
-
-
-def sockaddr_bytes(family: int, addr: str, port: int) -> bytes:
-    """The sockaddr the caller passes, built like the live backend does. An address that does not fit its
-    family (``"::1"`` as AF_INET) cannot be built: a malformed scenario, not a kernel outcome."""
-    try:
-        if family == AF["AF_INET"]:
-            packed = ipaddress.IPv4Address(addr or "0.0.0.0").packed
-            return struct.pack("=H", family) + struct.pack(">H", port & 0xFFFF) + packed + bytes(8)
-        if family == AF["AF_INET6"]:
-            packed = ipaddress.IPv6Address(addr or "::").packed
-            return struct.pack("=H", family) + struct.pack(">H", port & 0xFFFF) + bytes(4) + packed + bytes(4)
-    except ValueError as exc:
-        raise ScenarioError(f"CONNECT address {addr!r} does not fit address family {family}: {exc}") from None
-    if family == AF["AF_UNIX"]:
-        path = addr.encode()
-        if len(path) >= 108:
-            raise ScenarioError(f"AF_UNIX path too long: {addr!r}")
-        return struct.pack("=H", family) + path.ljust(108, b"\0")
-    return struct.pack("=H", family & 0xFFFF) + bytes(14)
 
 
 def prep(sqe: Sqe) -> int:
@@ -98,16 +73,14 @@ def prep(sqe: Sqe) -> int:
     if op in (SqeOp.OPENAT, SqeOp.OPENAT2):
         return _prep_open(sqe)
     if op == SqeOp.SOCKET:
-        extra = (sqe.type & 0xFFFFFFFF) & ~SOCK_TYPE_MASK
+        extra = (sqe.off & U32) & ~SOCK_TYPE_MASK
         if extra & ~(SOCK_CLOEXEC | SOCK_NONBLOCK):
-            raise Refused("EINVAL", "§8.1 step 9: SOCKET prep", f"type flag bits {extra:#x} beyond CLOEXEC|NONBLOCK")
+            raise Refused("EINVAL", Rule.PREP_SOCKET_TYPE, f"type flag bits {extra:#x}")
         return 0
     if op == SqeOp.CONNECT:
-        sockaddr_bytes(sqe.addr_family, sqe.addr, sqe.port)  # the caller must be able to build it at all
         length = connect_addr_len(sqe)
         if length < 0 or length > SOCKADDR_STORAGE:
-            raise Refused("EINVAL", "§8.1 step 9: CONNECT prep (move_addr_to_kernel)",
-                          f"addr_len {length} outside 0..{SOCKADDR_STORAGE}")
+            raise Refused("EINVAL", Rule.PREP_CONNECT_LENGTH, f"address length {length}")
         return 0
     if op in (SqeOp.FSYNC, SqeOp.SYNC_FILE_RANGE, SqeOp.FALLOCATE, SqeOp.FTRUNCATE):
         return _ASYNC  # these preps always force async
@@ -116,11 +89,11 @@ def prep(sqe: Sqe) -> int:
 
 def _prep_open(sqe: Sqe) -> int:
     if sqe.flags & _FIXED_FILE:
-        raise Refused("EBADF", "§8.1 step 9: OPENAT prep", "IOSQE_FIXED_FILE is not allowed for opens")
+        raise Refused("EBADF", Rule.PREP_OPEN_FIXED)
     if not sqe.path:
-        raise Refused("ENOENT", "§8.1 step 9: OPENAT prep (getname)", "empty path")
+        raise Refused("ENOENT", Rule.PREP_OPEN_PATH, "empty path")
     if len(sqe.path.encode()) >= PATH_MAX:
-        raise Refused("ENAMETOOLONG", "§8.1 step 9: OPENAT prep (getname)", "path longer than PATH_MAX")
+        raise Refused("ENAMETOOLONG", Rule.PREP_OPEN_PATH, "path longer than PATH_MAX")
     flags = openat_how(sqe)[0]
     return _ASYNC if flags & _FORCE_ASYNC_OPEN else 0
 
@@ -132,7 +105,7 @@ def populate(sqe: Sqe, profile: KernelProfile) -> tuple[int, bytes]:
         return 0, bytes(PAYLOAD_SIZE)
     op = sqe.opcode
     if op == SqeOp.SOCKET:
-        return size, socket_payload(sqe.family, sqe.type, sqe.protocol)
+        return size, socket_payload(sqe.fd & U32, sqe.off & U32, sqe.len)
     if op in (SqeOp.OPENAT, SqeOp.OPENAT2):
         return size, open_payload(*openat_how(sqe))
     if op == SqeOp.CONNECT:
@@ -145,7 +118,7 @@ def _connect_payload(sqe: Sqe) -> bytes:
     length = connect_addr_len(sqe)
     if length < 2:
         return bytes(PAYLOAD_SIZE)
-    raw = sockaddr_bytes(sqe.addr_family, sqe.addr, sqe.port)[:length]
+    raw = sqe.sockaddr[:length].ljust(length, b"\0")
     family = int.from_bytes(raw[:2], "little")
     port = int.from_bytes(raw[2:4], "big")
     if family == AF["AF_INET"] and length >= 16:

@@ -10,11 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ringfence.abi.layout import Restriction
 from ringfence.abi.opcodes import RegisterOp, RestrictionOp, SqeFlag, SqeOp
 from ringfence.abi.profiles import KernelProfile
+from ringfence.model.explain import ClassicView, StateView
 from ringfence.model.filters import FilterTable
 from ringfence.model.outcome import Refused
-from ringfence.scenario.steps import RestrictionRecord
+from ringfence.model.rules import Rule
 
 
 @dataclass(slots=True, eq=False)
@@ -67,31 +69,23 @@ class RestrictionState:
         return (self.register_op, self.sqe_op, self.flags_allowed, self.flags_required, self.op_registered,
                 self.reg_registered, table, self.cow)
 
-    def explain(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def view(self) -> StateView:
+        classic = None
         if self.has_classic:
-            out["classic"] = {
-                "origin": self.origin,
-                "sqe_side": self.op_registered,
-                "register_side": self.reg_registered,
-                "sqe_ops": _names(self.sqe_op, SqeOp),
-                "register_ops": _names(self.register_op, RegisterOp),
-                "flags_allowed": self.flags_allowed,
-                "flags_required": self.flags_required,
-            }
-        if self.table is not None:
-            out["filters"] = {"table": self.table.label, "cow": self.cow, **self.table.summary()}
-        return out
+            classic = ClassicView(self.origin, self.op_registered, self.reg_registered, _names(self.sqe_op, SqeOp),
+                                  _names(self.register_op, RegisterOp), self.flags_allowed, self.flags_required)
+        table = None if self.table is None else self.table.view(cow=self.cow)
+        return StateView(classic, table)
 
 
-def _names(bitmap: int, enum_type: type[SqeOp] | type[RegisterOp]) -> list[str]:
+def _names(bitmap: int, enum_type: type[SqeOp] | type[RegisterOp]) -> tuple[str, ...]:
     out = []
     bit = 0
     while bitmap >> bit:
         if bitmap >> bit & 1:
             out.append(enum_type(bit).name if bit < len(enum_type) else str(bit))
         bit += 1
-    return out
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,37 +100,33 @@ class ParsedRecords:
     reg_registered: bool = False
 
 
-def records_for(records: Sequence[RestrictionRecord], count: int) -> list[tuple[int, int]]:
-    """The ``count`` records the kernel copies: the given ones, truncated or padded with zero records.
-
-    A count larger than the records supplied reads past them; the model assumes the caller's buffer is
-    zero-filled there (a zero record is ``REGISTER_OP 0``) [assumption shared with the live backend].
-    """
-    out = [(r.kind & 0xFFFF, r.value & 0xFF) for r in records[:count]]
+def records_for(records: Sequence[Restriction], count: int) -> list[tuple[int, int]]:
+    """The ``count`` records the kernel copies as ``(type, value)``: the given ones, truncated or padded with zero
+    records (a zero record is ``REGISTER_OP 0``; the caller's buffer is zero-filled beyond its records)."""
+    out = [(r.opcode & 0xFFFF, r.value & 0xFF) for r in records[:count]]
     out.extend((0, 0) for _ in range(count - len(out)))
     return out
 
 
-def parse(records: Sequence[RestrictionRecord], count: int, *, null: bool, profile: KernelProfile,
-          where: str) -> ParsedRecords:
-    """§3.2 ``parse()``; raises :class:`Refused` at the first bad record. ``where`` prefixes the rule."""
-    if null or count > profile.max_restrictions or count < 0:
-        limit = profile.max_restrictions
-        why = "records pointer is NULL" if null else f"{count} records > IORING_MAX_RESTRICTIONS ({limit})"
-        raise Refused("EINVAL", f"{where}: parse", why)
+def parse(records: Sequence[Restriction], count: int, *, null: bool, profile: KernelProfile) -> ParsedRecords:
+    """``io_parse_restrictions()`` (§3.2); raises :class:`Refused` at the first bad record."""
+    if null:
+        raise Refused("EINVAL", Rule.RECORDS_NULL)
+    if count > profile.max_restrictions or count < 0:
+        raise Refused("EINVAL", Rule.RECORDS_TOO_MANY, f"{count} records; at most {profile.max_restrictions}")
     register_op = sqe_op = allowed = required = 0
     op_reg = reg_reg = False
     for index, (kind, value) in enumerate(records_for(records, count)):
         if kind == RestrictionOp.REGISTER_OP:
             if value >= profile.register_last:
-                raise Refused("EINVAL", f"{where}: parse",
-                              f"record {index}: REGISTER_OP {value} >= IORING_REGISTER_LAST ({profile.register_last})")
+                raise Refused("EINVAL", Rule.RECORD_REGISTER_OP,
+                              f"record {index}: REGISTER_OP {value}; this kernel has {profile.register_last}")
             register_op |= 1 << value
             reg_reg = True
         elif kind == RestrictionOp.SQE_OP:
             if value >= profile.op_last:
-                raise Refused("EINVAL", f"{where}: parse",
-                              f"record {index}: SQE_OP {value} >= IORING_OP_LAST ({profile.op_last})")
+                raise Refused("EINVAL", Rule.RECORD_SQE_OP,
+                              f"record {index}: SQE_OP {value}; this kernel has {profile.op_last}")
             sqe_op |= 1 << value
             op_reg = True
         elif kind == RestrictionOp.SQE_FLAGS_ALLOWED:
@@ -146,23 +136,25 @@ def parse(records: Sequence[RestrictionRecord], count: int, *, null: bool, profi
             required = value
             op_reg = True
         else:
-            raise Refused("EINVAL", f"{where}: parse", f"record {index}: unknown record type {kind}")
+            raise Refused("EINVAL", Rule.RECORD_TYPE, f"record {index}: type {kind}")
     if count == 0 or not profile.split_restrictions:
         # 7.0: an empty set restricts both sides. Pre-7.0: one `registered` flag covers both sides (§3.7).
         op_reg = reg_reg = True
     return ParsedRecords(register_op, sqe_op, allowed, required, op_reg, reg_reg)
 
 
-def sqe_denial(state: RestrictionState, opcode: int, raw_flags: int) -> str | None:
-    """§3.6: None if the SQE passes the classic check, else which of the three conditions failed."""
+def sqe_denial(state: RestrictionState, opcode: int, raw_flags: int) -> Refused | None:
+    """§3.6: None if the SQE passes the classic check, else the refusal naming which condition failed."""
+    origin = f" ({state.origin})" if state.origin else ""
     if not state.sqe_op >> opcode & 1:
-        return f"opcode {_op(opcode)} not in the allowed SQE opcodes"
+        return Refused("EACCES", Rule.CLASSIC_OPCODE, f"{_op(opcode)} is not in the allowed opcodes{origin}")
     required = state.flags_required
     if raw_flags & required != required:
-        return f"required flags {_flags(required)} missing from {_flags(raw_flags)}"
+        return Refused("EACCES", Rule.CLASSIC_REQUIRED,
+                       f"required {_flags(required)} missing from {_flags(raw_flags)}{origin}")
     extra = raw_flags & ~(state.flags_allowed | required)
     if extra:
-        return f"flags {_flags(extra)} neither allowed nor required"
+        return Refused("EACCES", Rule.CLASSIC_FLAGS, f"{_flags(extra)} neither allowed nor required{origin}")
     return None
 
 

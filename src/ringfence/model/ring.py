@@ -6,12 +6,26 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ringfence.abi.opcodes import SetupFlag
+from ringfence.abi.sqe import Sqe
+from ringfence.model.explain import RingView
 from ringfence.model.filters import FilterTable
+from ringfence.model.outcome import OK
 from ringfence.model.restriction import RestrictionState
-from ringfence.scenario.steps import Sqe
 
 if TYPE_CHECKING:
     from ringfence.model.task import Task
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A request queued on a ring: the SQE, and the outcome its operation has if the sandbox lets it run.
+
+    The model performs no I/O; the result of running an operation is an input (``"ok"`` or an errno name).
+    Everything the restriction layer decides is computed.
+    """
+
+    sqe: Sqe
+    result: str = OK
 
 
 @dataclass(slots=True, eq=False)
@@ -34,7 +48,7 @@ class Ring:
     disabled: bool = False
     submitter: Task | None = None
     cache: FilterTable | None = None
-    pending: list[Sqe] = field(default_factory=list)
+    pending: list[Submission] = field(default_factory=list)
     drain_disabled: bool = False
     drain_active: bool = False
     drain_next: bool = False
@@ -42,15 +56,16 @@ class Ring:
     def has(self, flag: SetupFlag | int) -> bool:
         return bool(self.setup_flags & int(flag))
 
+    @property
+    def owner(self) -> str:
+        """How filters this ring registered itself are labelled (others it holds are inherited)."""
+        return f"ring {self.name}"
+
     def fingerprint(self) -> tuple[Any, ...]:
         cache = None if self.cache is None else self.cache.serial
         submitter = None if self.submitter is None else self.submitter.name
         return (self.state.fingerprint(), self.op_restricted, self.reg_restricted, self.disabled, submitter, cache)
 
-    def explain(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ring": self.name, "created_by": self.creator, "disabled": self.disabled,
-                               "op_restricted": self.op_restricted, "reg_restricted": self.reg_restricted}
-        out.update(self.state.explain())
-        if self.cache is not None:
-            out["submission_filters"] = self.cache.label
-        return out
+    def view(self) -> RingView:
+        return RingView(self.name, self.creator, self.disabled, self.op_restricted, self.reg_restricted,
+                        self.state.view(), None if self.cache is None else self.cache.label)

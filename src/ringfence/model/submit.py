@@ -17,73 +17,52 @@ Kernel facts beyond the spec, read from ``io_uring/io_uring.c`` and ``timeout.c`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
-from ringfence.abi.ctx import BpfCtx
-from ringfence.abi.opcodes import SQE_VALID_FLAGS, SetupFlag, SqeFlag, SqeOp
+from ringfence.abi.opcodes import SetupFlag, SqeFlag, SqeOp
 from ringfence.abi.profiles import KernelProfile
-from ringfence.errors import ScenarioError
-from ringfence.model.filters import FilterNode, run_chain
-from ringfence.model.outcome import OK, Refused, spelling
-from ringfence.model.prep import BUFFER_SELECT_OPS, IOPOLL_OPS, NO_FAIL_ON_ERROR, populate, prep
+from ringfence.model.decide import RingState, init_request
+from ringfence.model.explain import Decision, RequestOutcome, SubmitExplanation
+from ringfence.model.outcome import OK, Refused, SubmitReply, Submitted, spelling
+from ringfence.model.prep import NO_FAIL_ON_ERROR
 from ringfence.model.register import check_submitter
-from ringfence.model.restriction import sqe_denial
-from ringfence.model.ring import Ring
+from ringfence.model.ring import Ring, Submission
+from ringfence.model.rules import Rule
 from ringfence.model.task import Task
-from ringfence.scenario.steps import Sqe
-from ringfence.scenario.transcript import SubmitResult
 
 LINK_FLAGS: Final = int(SqeFlag.IO_LINK | SqeFlag.IO_HARDLINK)
-#: ``SQE_COMMON_FLAGS``: flags that need no extra validation in request init.
-COMMON_FLAGS: Final = int(SqeFlag.FIXED_FILE | SqeFlag.IO_LINK | SqeFlag.IO_HARDLINK | SqeFlag.ASYNC)
 _ASYNC: Final = int(SqeFlag.ASYNC)
 _DRAIN: Final = int(SqeFlag.IO_DRAIN)
 _SKIP: Final = int(SqeFlag.CQE_SKIP_SUCCESS)
 _HARDLINK: Final = int(SqeFlag.IO_HARDLINK)
-_BUFFER_SELECT: Final = int(SqeFlag.BUFFER_SELECT)
 _SQPOLL: Final = int(SetupFlag.SQPOLL)
 _SUBMIT_ALL: Final = int(SetupFlag.SUBMIT_ALL)
-_IOPOLL: Final = int(SetupFlag.IOPOLL)
 
 
 @dataclass(slots=True, eq=False)
 class Request:
     """An ``io_kiocb`` while it is initialised, linked and completed."""
 
-    sqe: Sqe
+    submission: Submission
+    decision: Decision
     flags: int
     errno: str | None = None          # REQ_F_FAIL with this result (set at init, or ECANCELED on a head)
-    mechanism: str = ""
-    rule: str = ""
+    rule: Rule = Rule.PASSED
     detail: str = ""
     skip_link_cqes: bool = False      # REQ_F_SKIP_LINK_CQES
-    filters: dict[str, Any] | None = None
     result: str = ""
     cqe: bool = False
 
-    def set_fail(self, errno: str, mechanism: str, rule: str, detail: str = "") -> None:
+    def set_fail(self, errno: str, rule: Rule, detail: str = "") -> None:
         """``req_fail_link_node()``: mark failed; CQE_SKIP turns into "skip the links' CQEs"."""
-        self.errno, self.mechanism, self.rule, self.detail = errno, mechanism, rule, detail
+        self.errno, self.rule, self.detail = errno, rule, detail
         if self.flags & _SKIP:
             self.flags &= ~_SKIP
             self.skip_link_cqes = True
 
-    def explain(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"user_data": self.sqe.user_data, "opcode": _op_name(self.sqe.opcode),
-                               "result": self.result, "cqe": self.cqe, "decided_by": self.mechanism,
-                               "rule": self.rule}
-        if self.detail:
-            out["detail"] = self.detail
-        if self.filters is not None:
-            out["filters"] = self.filters
-        return out
-
-
-_OP_NAMES: Final = tuple(op.name for op in SqeOp)
-
-
-def _op_name(op: int) -> str:
-    return _OP_NAMES[op] if 0 <= op < len(_OP_NAMES) else str(op)
+    def outcome(self) -> RequestOutcome:
+        sqe = self.submission.sqe
+        return RequestOutcome(sqe.user_data, sqe.name, self.decision, self.result, self.cqe, self.rule, self.detail)
 
 
 @dataclass(slots=True)
@@ -97,12 +76,10 @@ class Batch:
     chain_start: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitReply:
-    """``io_uring_enter``'s outcome: ``submitted`` is a count, or an errno name when the call failed."""
-
-    result: SubmitResult
-    explain: dict[str, Any]
+def ring_state(ring: Ring, *, in_chain: bool = False) -> RingState:
+    """What request init on ``ring`` depends on, now."""
+    return RingState(ring.state if ring.op_restricted else None, ring.cache, ring.setup_flags, ring.owner,
+                     ring.drain_disabled, ring.drain_active, ring.drain_next, in_chain)
 
 
 class Submitter:
@@ -112,22 +89,22 @@ class Submitter:
         self.profile = profile
         self.detail = detail
 
-    def enter(self, task: Task, ring: Ring | None, sqes: tuple[Sqe, ...]) -> SubmitReply:
-        """Queue ``sqes`` and submit everything pending (§8.4 for the call's own errors)."""
+    def enter(self, task: Task, ring: Ring | None, submissions: tuple[Submission, ...]) -> SubmitReply:
+        """Queue ``submissions`` and submit everything pending (§8.4 for the call's own errors).
+
+        The caller keeps the queue within the ring's submission-queue size.
+        """
         if ring is None:
-            return SubmitReply(SubmitResult("EBADF"), {"result": "EBADF", "rule": "io_uring_enter: fd resolution",
-                                                       "detail": "the ring is not open in this process"})
-        if len(ring.pending) + len(sqes) > ring.sq_entries:
-            raise ScenarioError(f"ring {ring.name}: {len(ring.pending)} pending + {len(sqes)} new SQEs exceed the "
-                                f"{ring.sq_entries}-entry submission queue")
-        ring.pending.extend(sqes)
+            return SubmitReply(Submitted("EBADF"), SubmitExplanation(Rule.ENTER_BAD_FD))
+        ring.pending.extend(submissions)
         try:
             if ring.disabled:
-                raise Refused("EBADFD", "§8.4 io_uring_enter", "ring is still R_DISABLED")
+                raise Refused("EBADFD", Rule.ENTER_DISABLED)
             if not ring.has(_SQPOLL):
-                check_submitter(ring, task, "io_uring_enter: SINGLE_ISSUER")
+                check_submitter(ring, task)
         except Refused as exc:
-            return SubmitReply(SubmitResult(exc.errno), {**exc.explain(), "pending": len(ring.pending)})
+            return SubmitReply(Submitted(exc.errno), SubmitExplanation(exc.rule, exc.detail,
+                                                                       left_pending=len(ring.pending)))
         task.has_tctx = True
         to_submit = len(ring.pending)
         done: list[Request] = []
@@ -136,9 +113,10 @@ class Submitter:
             while ring.pending:
                 self._submit_sqes(ring, done)
             submitted = to_submit
-        cqes = tuple((r.sqe.user_data, r.result) for r in done if r.cqe)
-        explain = {"submitted": submitted, "left_pending": len(ring.pending), "sqes": [r.explain() for r in done]}
-        return SubmitReply(SubmitResult(submitted, cqes), explain)
+        cqes = tuple((r.submission.sqe.user_data, r.result) for r in done if r.cqe)
+        explanation = SubmitExplanation(Rule.ENTER_OK, "", submitted, len(ring.pending),
+                                        tuple(r.outcome() for r in done))
+        return SubmitReply(Submitted(submitted, cqes), explanation)
 
     # -- io_submit_sqes / io_submit_sqe -------------------------------------------------------------------------
 
@@ -146,8 +124,7 @@ class Submitter:
         batch = Batch(done=done)
         stop = False
         while ring.pending and not stop:
-            sqe = ring.pending.pop(0)
-            req = self._init(ring, sqe, batch)
+            req = self._init(ring, ring.pending.pop(0), batch)
             batch.done.append(req)
             stop = self._link(ring, req, batch) and not ring.has(_SUBMIT_ALL)
             batch.consumed += 1
@@ -156,13 +133,26 @@ class Submitter:
             self._fallback(ring, chain, batch.chain_start)
         return batch.consumed
 
+    def _init(self, ring: Ring, submission: Submission, batch: Batch) -> Request:
+        """§8.1 steps 2-10 for one SQE; a failure is recorded on the request, never raised."""
+        decision, effects = init_request(ring_state(ring, in_chain=batch.head is not None), submission.sqe,
+                                         self.profile, detail=self.detail)
+        ring.drain_disabled, ring.drain_active, ring.drain_next = (effects.drain_disabled, effects.drain_active,
+                                                                   effects.drain_next)
+        if effects.mark_head and batch.head is not None:
+            batch.head.flags |= _DRAIN | _ASYNC
+        req = Request(submission, decision, decision.flags)
+        if decision.errno is not None:
+            req.set_fail(decision.errno, decision.rule, decision.detail)
+        return req
+
     def _link(self, ring: Ring, req: Request, batch: Batch) -> bool:
         """``io_submit_sqe()`` after init; returns True iff the submission loop must stop (§8.2)."""
         head = batch.head
         if req.errno is not None:  # io_submit_fail_init()
             if head is not None and head.errno is None:
-                head.set_fail("ECANCELED", "cancelled-link", "§8.3 chain head failed by a later member",
-                              f"member user_data {req.sqe.user_data} failed")
+                head.set_fail("ECANCELED", Rule.CANCELLED,
+                              f"member user_data {req.submission.sqe.user_data} failed at init")
             if not req.flags & LINK_FLAGS:
                 if head is not None:
                     chain, batch.head, batch.chain = [*batch.chain, req], None, []
@@ -213,16 +203,17 @@ class Submitter:
             self._cancel(chain[1:], ignore_cqes=head.skip_link_cqes)
             return
         for i, req in enumerate(chain):
-            result = req.sqe.result if req.sqe.result == OK else spelling(req.sqe.result)
-            req.mechanism, req.rule = "executed", "declared result (the operation ran)"
+            declared = req.submission.result
+            result = declared if declared == OK else spelling(declared)
+            req.rule = Rule.RAN
             if result == OK:
                 self._post(req, OK, skip=bool(req.flags & _SKIP))
                 continue
-            if req.sqe.opcode in NO_FAIL_ON_ERROR and result != "EBADF":
-                req.detail = "error without REQ_F_FAIL: does not break links [DERIVED]"
+            if req.submission.sqe.opcode in NO_FAIL_ON_ERROR and result != "EBADF":
+                req.detail = "an error this opcode reports without failing the request: links go on"
                 self._post(req, result, skip=bool(req.flags & _SKIP))
                 continue
-            req.set_fail(result, "executed", "declared result (the operation ran and failed)")
+            req.set_fail(result, Rule.RAN, "the operation ran and failed")
             self._post(req, result)
             if not req.flags & _HARDLINK:
                 self._cancel(chain[i + 1:], ignore_cqes=req.skip_link_cqes)
@@ -232,89 +223,16 @@ class Submitter:
         """``io_fail_links()`` + ``io_req_tw_fail_links()``: own error if failed, else ECANCELED."""
         for req in members:
             if req.errno is None:
-                req.errno, req.mechanism, req.rule = "ECANCELED", "cancelled-link", "§8.3 linked to a failed request"
+                req.errno, req.rule = "ECANCELED", Rule.CANCELLED
             self._post(req, req.errno, skip=ignore_cqes)
             if ignore_cqes:
-                req.detail = (req.detail + "; " if req.detail else "") + \
-                    "CQE suppressed: the failing request had CQE_SKIP_SUCCESS [DERIVED]"
+                note = "no CQE: the failing request had CQE_SKIP_SUCCESS"
+                req.detail = f"{req.detail}; {note}" if req.detail else note
 
     def _post(self, req: Request, result: str, *, skip: bool = False) -> None:
         req.result = result
         req.cqe = not skip
 
-    # -- io_init_req + filters -----------------------------------------------------------------------------
 
-    def _init(self, ring: Ring, sqe: Sqe, batch: Batch) -> Request:
-        """§8.1 steps 2-10 for one SQE; a failure is recorded on the request, never raised."""
-        req = Request(sqe, sqe.flags & 0xFF)
-        try:
-            self._init_checks(ring, req, batch)
-        except Refused as exc:
-            req.set_fail(exc.errno, _mechanism(exc.rule), exc.rule, exc.detail)
-        return req
-
-    def _init_checks(self, ring: Ring, req: Request, batch: Batch) -> None:
-        sqe, op, raw = req.sqe, req.sqe.opcode, req.flags
-        if not 0 <= op < self.profile.op_last:
-            raise Refused("EINVAL", "§8.1 step 2", f"opcode {op} >= IORING_OP_LAST ({self.profile.op_last})")
-        if raw & ~COMMON_FLAGS:
-            if raw & ~SQE_VALID_FLAGS:
-                raise Refused("EINVAL", "§8.1 step 3", f"flag bits {raw & ~SQE_VALID_FLAGS:#x} outside 0x7f")
-            if raw & _BUFFER_SELECT and op not in BUFFER_SELECT_OPS:
-                raise Refused("EOPNOTSUPP", "§8.1 step 4", f"{_op_name(op)} has no buffer selection")
-            if raw & _SKIP:
-                ring.drain_disabled = True
-            if raw & _DRAIN:
-                if ring.drain_disabled:
-                    raise Refused("EOPNOTSUPP", "§8.1 step 5", "IO_DRAIN after CQE_SKIP_SUCCESS disabled drain")
-                ring.drain_active = True
-                if batch.head is not None:
-                    batch.head.flags |= _DRAIN | _ASYNC
-                    ring.drain_next = True
-        if ring.op_restricted:
-            why = sqe_denial(ring.state, op, raw)
-            if why is not None:
-                origin = ring.state.origin or "ring records"
-                raise Refused("EACCES", "§8.1 step 6 / §3.6 classic check", f"{why} ({origin})")
-        if ring.drain_active:
-            req.flags |= _ASYNC
-        if ring.drain_next and batch.head is None:
-            ring.drain_next = False
-            ring.drain_active = True
-            req.flags |= _DRAIN | _ASYNC
-        if ring.has(_IOPOLL) and op not in IOPOLL_OPS:
-            raise Refused("EINVAL", "§8.1 step 7", f"{_op_name(op)} has no IOPOLL support")
-        req.flags |= prep(sqe)
-        if ring.cache is not None:
-            self._filters(ring, req, ring.cache.heads[op])
-
-    def _filters(self, ring: Ring, req: Request, head: FilterNode | None) -> None:
-        """§8.1 step 10 / §6.4, with the context built once and only if the head is a real filter (§7.1)."""
-        assert ring.cache is not None
-        ctx: bytes | None = None
-        info: dict[str, Any] = {"table": ring.cache.label}
-        if head is not None and not head.is_marker:
-            sqe = req.sqe
-            pdu, payload = populate(sqe, self.profile)
-            ctx = BpfCtx(sqe.user_data & (2**64 - 1), sqe.opcode, req.flags & SQE_VALID_FLAGS, pdu, payload).pack()
-            info["context"] = ctx.hex()
-            info["sqe_flags_seen"] = req.flags & SQE_VALID_FLAGS
-        verdict = run_chain(head, ctx, detail=self.detail)
-        own = f"ring {ring.name}"
-        info["chain"] = [{**r.explain(), "inherited": r.node.owner != own} for r in verdict.runs]
-        req.filters = info
-        if not verdict.allowed:
-            last = verdict.runs[-1]
-            raise Refused("EACCES", "§8.1 step 10 / §6.4 filter",
-                          "DENY_REST marker" if last.node.is_marker else
-                          f"filter at chain position {last.position} returned 0")
-
-
-def _mechanism(rule: str) -> str:
-    if "step 6" in rule:
-        return "classic"
-    if "step 9" in rule:
-        return "prep"
-    if "step 10" in rule:
-        return "filter"
-    return "validity"
+def op_name(op: int) -> str:
+    return SqeOp(op).name if 0 <= op < len(SqeOp) else str(op)

@@ -2,9 +2,9 @@
 
 They go through the loader like hand-written files. No expectations are generated: random scenarios are
 compared model against kernel, transcript to transcript. Declared SQE ``result``s are what the operation
-returns on a real kernel *when it runs*; cases whose real result the generator cannot know are never
-generated. Nothing generated blocks, and nothing touches files outside ``{tmp}`` except opening
-``/dev/null`` read-only; connects go only to loopback (inside the live backend's private netns).
+returns on a real kernel *when it runs*, from :mod:`ringfence.scenario.oracle`; cases whose real result
+cannot be known are never generated. Nothing generated blocks, and nothing touches files outside ``{tmp}``
+except opening ``/dev/null`` read-only; connects go only to loopback (inside the harness's private netns).
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ringfence.abi.constants import RESOLVE, O
+from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES
 from ringfence.bpf import Program, check
 from ringfence.errors import CheckError
+from ringfence.scenario import oracle
 
 TMP_FILES: Final = "{tmp}/f"
 SQ_BUDGET: Final = 32       # SQEs per ring over the whole scenario: never more than its SQ can hold
@@ -55,7 +57,8 @@ LIBRARY: Final[dict[str, tuple[str, str]]] = {
 BAD_PROGRAMS: Final = ("ld [3]\n ret #1", "ld [40]\n ret #1", "ld #1", "ldh [0]\n ret #1", "ld M[0]\n ret a")
 
 SQE_OPS: Final = ("NOP", "READ", "WRITE", "READV", "WRITEV", "FSYNC", "SOCKET", "OPENAT", "OPENAT2", "CONNECT")
-_PDU_7_2: Final = {"SOCKET": 12, "OPENAT": 24, "OPENAT2": 24, "CONNECT": 24}
+#: Payload sizes the filters declare most of the time: the newest profile's (others test the size negotiation).
+_PDU: Final = {op.name: size for op, size in PROFILES[DEFAULT_PROFILE].pdu_sizes.items()}
 _REG_OPS: Final = ("PROBE", "BUFFERS", "FILES", "RESTRICTIONS", "ENABLE_RINGS", "BPF_FILTER", "QUERY")
 _FLAG_NAMES: Final = ("IO_LINK", "IO_HARDLINK", "ASYNC", "CQE_SKIP_SUCCESS", "IO_DRAIN", "FIXED_FILE",
                       "BUFFER_SELECT")
@@ -242,7 +245,7 @@ class _Gen:
         else:
             opcode = r.choice(SQE_OPS)
             fields["program"] = r.choice(BAD_PROGRAMS)
-        size = _PDU_7_2.get(opcode, 0)
+        size = _PDU.get(opcode, 0)
         flags = [f for f, p in (("DENY_REST", 0.15), ("SZ_STRICT", 0.15)) if r.random() < p]
         fields.update(opcode=opcode, flags="|".join(flags),
                       pdu_size=size if r.random() < 0.8 else r.choice([0, 8, 12, 24]))
@@ -308,10 +311,10 @@ class _Gen:
                 return ud
 
     def sqe_nop(self, fixed: bool, proc: _Proc) -> dict[str, Any]:
-        return {"result": "ok"}
+        return {"result": oracle.RW_OK}
 
     def _rw(self, fd: str, fixed: bool) -> dict[str, Any]:
-        return {"fd": 0, "result": "EBADF"} if fixed else {"fd": fd, "result": "ok"}
+        return {"fd": 0, "result": oracle.MISSING_FIXED_FILE} if fixed else {"fd": fd, "result": oracle.RW_OK}
 
     def sqe_read(self, fixed: bool, proc: _Proc) -> dict[str, Any]:
         return self._rw("zero", fixed)
@@ -324,8 +327,9 @@ class _Gen:
     sqe_writev = sqe_write
 
     def sqe_fsync(self, fixed: bool, proc: _Proc) -> dict[str, Any]:
-        # /dev/null has no ->fsync: vfs_fsync_range() is -EINVAL; a missing fixed file is -EBADF.
-        return {"fd": 0, "result": "EBADF"} if fixed else {"fd": "null", "result": "EINVAL"}
+        if fixed:
+            return {"fd": 0, "result": oracle.MISSING_FIXED_FILE}
+        return {"fd": "null", "result": oracle.FSYNC_DEVNULL}
 
     def sqe_socket(self, fixed: bool, proc: _Proc) -> dict[str, Any]:
         r = self.r
@@ -335,7 +339,7 @@ class _Gen:
         type_: str | int = "|".join([kind, *extra])
         if r.random() < 0.04:
             type_ = 1 | 0x100  # a flag bit the SOCKET prep rejects (EINVAL)
-        return {"family": family, "type": type_, "protocol": 0, "result": "ok"}
+        return {"family": family, "type": type_, "protocol": 0, "result": oracle.SOCKET_OK}
 
     def sqe_openat(self, fixed: bool, proc: _Proc) -> dict[str, Any]:
         return self._open(proc, openat2=False)
@@ -348,7 +352,7 @@ class _Gen:
         for _attempt in range(50):
             kind = "devnull" if not proc.privileged else r.choice(["fresh", "fresh", "dir", "devnull"])
             flags, mode, resolve = self._open_args(kind, openat2)
-            result = open_result(kind, flags, mode, resolve, openat2=openat2)
+            result = oracle.open_result(kind, flags, mode, resolve, openat2=openat2)
             if result is not None:
                 path = {"fresh": TMP_FILES + str(self.counter + 1), "dir": "{tmp}", "devnull": "/dev/null"}[kind]
                 self.counter += 1
@@ -392,7 +396,7 @@ class _Gen:
         if family == "AF_UNIX":
             out["addr"] = f"/nonexistent/ringfence-{r.randrange(1000)}.sock"
             length = r.choice([110, 110, 0, 1, 120])
-            out["result"] = "ENOENT" if length == 110 else "EINVAL"
+            out["result"] = oracle.connect_result(family, kind, length, full=110, minimum=2)
             out["addr_len"] = length
             return out
         v4 = family == "AF_INET"
@@ -402,56 +406,8 @@ class _Gen:
         full, minimum = (16, 16) if v4 else (28, 24)  # tcp_v6_connect takes the 24-byte RFC 2133 form
         length = r.choice([full, full, full, 0, 1, r.randint(2, full - 1), r.randint(full, 128), 129, 200])
         out["addr_len"] = length
-        if length < minimum or length > 128:
-            out["result"] = "EINVAL"
-        else:
-            out["result"] = "ECONNREFUSED" if kind == "SOCK_STREAM" else "ok"
+        out["result"] = oracle.connect_result(family, kind, length, full=full, minimum=minimum)
         return out
-
-
-def open_result(kind: str, flags: int, mode: int, resolve: int, *, openat2: bool) -> str | None:
-    """What the open returns when it runs (``build_open_flags`` then the path walk), or None if unsure.
-
-    ``kind`` is ``fresh`` (a name in ``{tmp}`` that does not exist), ``dir`` (``{tmp}`` itself) or ``devnull``.
-    """
-    valid = 0
-    for name in ("O_ACCMODE", "O_CREAT", "O_EXCL", "O_NOCTTY", "O_TRUNC", "O_APPEND", "O_NONBLOCK", "__O_SYNC",
-                 "O_DSYNC", "FASYNC", "O_DIRECT", "O_LARGEFILE", "O_DIRECTORY", "O_NOFOLLOW", "O_NOATIME",
-                 "O_CLOEXEC", "O_PATH", "__O_TMPFILE"):
-        valid |= O[name]
-    path_flags = O["O_DIRECTORY"] | O["O_NOFOLLOW"] | O["O_PATH"] | O["O_CLOEXEC"]
-    tmpfile = O["__O_TMPFILE"]
-    if openat2:
-        if flags & ~valid or resolve & ~0x3F or (resolve & 0x08 and resolve & 0x10):
-            return "EINVAL"
-        creates = flags & (O["O_CREAT"] | tmpfile)
-        if (creates and mode & ~0o7777) or (not creates and mode):
-            return "EINVAL"
-    else:
-        flags &= valid
-        if flags & O["O_PATH"]:
-            flags &= path_flags
-    f = flags & ~O["O_CLOEXEC"]
-    acc_write = f & O["O_ACCMODE"] != O["O_RDONLY"]
-    if f & O["O_CREAT"] and f & O["O_DIRECTORY"]:
-        return "EINVAL"
-    if f & tmpfile and (f & (tmpfile | O["O_DIRECTORY"] | O["O_CREAT"]) != O["O_TMPFILE"] or not acc_write):
-        return "EINVAL"
-    if f & O["O_PATH"] and f & ~path_flags:
-        return "EINVAL"  # openat2 only: OPENAT's prep already reduced the flags to the O_PATH subset
-    if kind == "devnull":
-        if acc_write or f & (O["O_CREAT"] | O["O_TRUNC"] | O["O_APPEND"] | tmpfile):
-            return None  # never generated: /dev/null is opened read-only
-        return "ENOTDIR" if f & O["O_DIRECTORY"] else "ok"
-    if f & O["O_PATH"]:
-        return "ENOENT" if kind == "fresh" else "ok"
-    if f & tmpfile:
-        return "ENOENT" if kind == "fresh" else "ok"
-    if kind == "fresh":
-        return "ok" if f & O["O_CREAT"] else "ENOENT"
-    if f & O["O_CREAT"]:
-        return "EEXIST" if f & O["O_EXCL"] else "EISDIR"
-    return "EISDIR" if acc_write or f & O["O_TRUNC"] else "ok"
 
 
 def random_program(r: random.Random, *, tries: int = 50) -> list[list[int]]:

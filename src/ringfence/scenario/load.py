@@ -13,9 +13,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ringfence.abi import sqe as abisqe
 from ringfence.abi.ctx import parse_constant
-from ringfence.abi.layout import SockFilter, pack_program
-from ringfence.abi.opcodes import RestrictionOp, SetupFlag, register_op, sqe_flags, sqe_op
+from ringfence.abi.layout import FilterRegistration, Restriction, TaskRestrictionHeader
+from ringfence.abi.opcodes import RegisterOp, RestrictionOp, SetupFlag, register_op, sqe_flags, sqe_op
+from ringfence.abi.sqe import SOCKADDR_SIZE, OpenHow, Sqe
+from ringfence.bpf import Program, assemble
 from ringfence.errors import AsmError, ScenarioError
 from ringfence.scenario import steps as s
 
@@ -48,6 +51,7 @@ def parse(data: Mapping[str, Any], *, path: str = "<scenario>", base: Path | Non
     if not isinstance(raw_steps, list) or not raw_steps:
         raise ScenarioError("no [[step]] entries", path=path)
     built = tuple(_step(raw, i, path, base or Path(".")) for i, raw in enumerate(raw_steps))
+    check_names(built, path)
     kernels = tuple(head.get("kernels", ["*"]))
     for k in kernels:
         if not _SELECTOR.match(k):
@@ -117,8 +121,10 @@ def _opt_ring(raw: Mapping[str, Any]) -> str | None:
 
 def _program(raw: Mapping[str, Any], base: Path) -> tuple[bytes, str]:
     if "insns" in raw:
-        insns = [SockFilter(int(c), int(jt), int(jf), int(k) & 0xFFFFFFFF) for c, jt, jf, k in raw["insns"]]
-        return pack_program(insns), ""
+        rows = raw["insns"]
+        if not isinstance(rows, list):
+            raise ValueError("insns must be a list of [code, jt, jf, k] rows")
+        return Program.of(*(_insn(row) for row in rows)).to_bytes(), ""
     if "program_file" in raw:
         text = (base / str(raw["program_file"])).read_text()
         name = str(raw["program_file"])
@@ -126,50 +132,76 @@ def _program(raw: Mapping[str, Any], base: Path) -> tuple[bytes, str]:
         text, name = str(raw["program"]), "<program>"
     else:
         return b"", ""
-    from ringfence.bpf import assemble  # scenario sits above bpf; imported late to keep load fast
-
     return assemble(text, filename=name).to_bytes(), text
 
 
-def _sqe(raw: Mapping[str, Any], index: int) -> s.Sqe:
+def _insn(row: Any) -> tuple[int, int, int, int]:
+    if not isinstance(row, list) or len(row) != 4 or not all(isinstance(v, int) for v in row):
+        raise ValueError(f"an insns row is [code, jt, jf, k], not {row!r}")
+    code, jt, jf, k = row
+    return code, jt, jf, k & 0xFFFFFFFF
+
+
+#: SQE keys each opcode family understands (besides op, ud, sqe_flags, fd, result).
+_COMMON_SQE_KEYS = frozenset({"op", "ud", "sqe_flags", "fd", "result"})
+_SQE_KEYS = {"SOCKET": {"family", "type", "protocol"}, "OPENAT": {"path", "flags", "mode"},
+             "OPENAT2": {"path", "flags", "mode", "resolve"},
+             "CONNECT": {"family", "socket", "type", "addr", "port", "addr_len"},
+             "READ": {"len"}, "WRITE": {"len"}, "READV": {"len"}, "WRITEV": {"len"}}
+#: Opcodes whose SQE ``fd`` is not a descriptor.
+_NO_FD = frozenset({"NOP", "SOCKET"})
+
+
+def _sqe(raw: Mapping[str, Any], index: int) -> s.SubmitItem:
+    if not isinstance(raw, Mapping) or "op" not in raw:
+        raise ValueError(f"SQE {index} needs `op`")
     opcode = sqe_op(raw["op"])
-    fields: dict[str, Any] = {"opcode": int(opcode), "user_data": int(raw.get("ud", index + 1)),
-                              "flags": sqe_flags(raw.get("sqe_flags", 0)), "result": str(raw.get("result", s.OK))}
-    if "fd" in raw:
-        fields["fd"] = raw["fd"] if isinstance(raw["fd"], int) else str(raw["fd"])
-    if opcode.name == "CONNECT":
-        fields["addr_family"] = parse_constant(raw.get("family", 0))
-        fields["family"] = parse_constant(raw.get("socket", raw.get("family", 0)))
-        fields["type"] = parse_constant(raw.get("type", "SOCK_STREAM"))
-        fields["addr"] = str(raw.get("addr", ""))
-        fields["port"] = int(raw.get("port", 0))
-        if "addr_len" in raw:
-            fields["addr_len"] = int(raw["addr_len"])
-    else:
-        for key in ("family", "type", "protocol"):
-            if key in raw:
-                fields[key] = parse_constant(raw[key])
-        if "flags" in raw:
-            fields["open_flags"] = parse_constant(raw["flags"])
-        for key in ("mode", "resolve"):
-            if key in raw:
-                fields[key] = parse_constant(raw[key])
-    if "path" in raw:
-        fields["path"] = str(raw["path"])
-    if "len" in raw:
-        fields["length"] = int(raw["len"])
-    unknown = set(raw) - {"op", "ud", "sqe_flags", "result", "fd", "family", "socket", "type", "protocol", "addr",
-                          "port", "addr_len", "flags", "mode", "resolve", "path", "len"}
+    name = opcode.name
+    unknown = set(raw) - _COMMON_SQE_KEYS - _SQE_KEYS.get(name, set())
     if unknown:
-        raise ValueError(f"unknown SQE field(s) {sorted(unknown)}")
-    if fields["result"] != s.OK and not _OUTCOME.match(fields["result"]):
-        raise ValueError(f"bad result {fields['result']!r}")
-    return s.Sqe(**fields)
+        raise ValueError(f"SQE {index} ({name}): unknown field(s) {sorted(unknown)}")
+    ud = int(raw.get("ud", index + 1))
+    flags = sqe_flags(raw.get("sqe_flags", 0))
+    result = str(raw.get("result", s.OK))
+    if result != s.OK and not _OUTCOME.match(result):
+        raise ValueError(f"bad result {result!r}")
+    fd = None if name in _NO_FD else (raw["fd"] if isinstance(raw.get("fd"), int) else str(raw.get("fd", "null")))
+    buffer = int(raw.get("len", 8))
+    connect = None
+    if name == "SOCKET":
+        sqe = abisqe.socket(parse_constant(raw.get("family", 0)), parse_constant(raw.get("type", 0)),
+                            parse_constant(raw.get("protocol", 0)), user_data=ud, flags=flags)
+    elif name == "OPENAT":
+        sqe = abisqe.openat(str(raw.get("path", "")), parse_constant(raw.get("flags", 0)),
+                            parse_constant(raw.get("mode", 0)), user_data=ud, flags=flags)
+    elif name == "OPENAT2":
+        how = OpenHow(parse_constant(raw.get("flags", 0)), parse_constant(raw.get("mode", 0)),
+                      parse_constant(raw.get("resolve", 0)))
+        sqe = abisqe.openat2(str(raw.get("path", "")), how, user_data=ud, flags=flags)
+    elif name == "CONNECT":
+        family = parse_constant(raw.get("family", 0))
+        connect = s.ConnectTo(parse_constant(raw.get("socket", raw.get("family", 0))),
+                              parse_constant(raw.get("type", "SOCK_STREAM")), family, str(raw.get("addr", "")),
+                              int(raw.get("port", 0)))
+        try:
+            address = abisqe.sockaddr(family, connect.addr, connect.port)
+        except ValueError as exc:
+            raise ValueError(f"SQE {index}: CONNECT address {connect.addr!r} for family {family}: {exc}") from None
+        addr_len = raw.get("addr_len")
+        sqe = abisqe.connect(0, address, SOCKADDR_SIZE.get(family, 16) if addr_len is None else int(addr_len),
+                             user_data=ud, flags=flags)
+    elif name in ("READ", "WRITE", "READV", "WRITEV"):
+        sqe = abisqe.rw(opcode, 0, buffer, user_data=ud, flags=flags)
+    else:
+        sqe = Sqe(opcode, flags, ud, fd=-1 if name == "NOP" else 0)
+    return s.SubmitItem(sqe, fd, result, buffer, connect)
 
 
-def _records(raw: list[Any]) -> tuple[s.RestrictionRecord, ...]:
+def _records(raw: list[Any]) -> tuple[Restriction, ...]:
     out = []
     for item in raw:
+        if not isinstance(item, list) or len(item) != 2:
+            raise ValueError(f"a restriction record is [type, value], not {item!r}")
         kind_raw, value_raw = item
         kind = RestrictionOp[kind_raw.upper()] if isinstance(kind_raw, str) else int(kind_raw)
         if isinstance(value_raw, int):
@@ -180,7 +212,7 @@ def _records(raw: list[Any]) -> tuple[s.RestrictionRecord, ...]:
             value = int(sqe_op(value_raw))
         else:
             value = sqe_flags(value_raw)
-        out.append(s.RestrictionRecord(int(kind), value))
+        out.append(Restriction(int(kind), value))
     return tuple(out)
 
 
@@ -188,9 +220,17 @@ _Builder = Callable[[Mapping[str, Any], dict[str, Any], Path], s.Step]
 
 
 def _b_restrict(r: Mapping[str, Any], c: dict[str, Any], _: Path) -> s.Step:
-    return s.Restrict(**c, ring=_opt_ring(r), records=_records(r.get("records", [])), null=bool(r.get("null", False)),
-                      nr_args=r.get("nr_args"), header_flags=int(r.get("header_flags", 0)),
-                      header_resv=tuple(r.get("header_resv", (0, 0, 0))), nr_res=r.get("nr_res"))
+    records = _records(r.get("records", []))
+    header = None
+    if any(k in r for k in ("header_flags", "header_resv", "nr_res")):
+        resv = tuple(int(v) for v in r.get("header_resv", (0, 0, 0)))
+        if len(resv) != 3:
+            raise ValueError("header_resv has three words")
+        header = TaskRestrictionHeader(int(r.get("nr_res", len(records))), int(r.get("header_flags", 0)),
+                                       (resv[0], resv[1], resv[2]))
+    nr_args = r.get("nr_args")
+    return s.Restrict(**c, ring=_opt_ring(r), records=records, null=bool(r.get("null", False)),
+                      nr_args=None if nr_args is None else int(nr_args), header=header)
 
 
 def _b_filter(r: Mapping[str, Any], c: dict[str, Any], base: Path) -> s.Step:
@@ -199,20 +239,30 @@ def _b_filter(r: Mapping[str, Any], c: dict[str, Any], base: Path) -> s.Step:
     if not isinstance(flags, int):
         names = flags.split("|") if isinstance(flags, str) else flags
         flags = sum({"DENY_REST": 1, "SZ_STRICT": 2}[n.strip().upper()] for n in names if n.strip())
-    return s.Filter(**c, ring=_opt_ring(r), opcode=int(sqe_op(r["opcode"])) if isinstance(r["opcode"], str)
-                    else int(r["opcode"]), program=program, source=source, flags=int(flags),
-                    pdu_size=int(r.get("pdu_size", 0)), expect_pdu_size=r.get("expect_pdu_size"),
-                    filter_len=r.get("filter_len"), null_program=bool(r.get("null_program", False)),
-                    nr_args=r.get("nr_args"), cmd_type=int(r.get("cmd_type", 1)),
-                    cmd_flags=int(r.get("cmd_flags", 0)), resv=int(r.get("resv", 0)),
-                    filter_resv=bytes(r.get("filter_resv", [0, 0, 0])),
-                    resv2=tuple(r.get("resv2", (0, 0, 0, 0, 0))))
+    opcode = int(sqe_op(r["opcode"])) if isinstance(r["opcode"], str) else int(r["opcode"])
+    resv2 = tuple(int(v) for v in r.get("resv2", (0, 0, 0, 0, 0)))
+    if len(resv2) != 5:
+        raise ValueError("resv2 has five words")
+    filter_len = r.get("filter_len")
+    registration = FilterRegistration(
+        opcode, program, int(flags), int(r.get("pdu_size", 0)), None if filter_len is None else int(filter_len),
+        bool(r.get("null_program", False)), int(r.get("cmd_type", 1)), int(r.get("cmd_flags", 0)),
+        int(r.get("resv", 0)), bytes(r.get("filter_resv", [0, 0, 0])),
+        (resv2[0], resv2[1], resv2[2], resv2[3], resv2[4]))
+    nr_args = r.get("nr_args")
+    expect_pdu = r.get("expect_pdu_size")
+    return s.Filter(**c, ring=_opt_ring(r), registration=registration,
+                    nr_args=None if nr_args is None else int(nr_args),
+                    expect_pdu_size=None if expect_pdu is None else int(expect_pdu), source=source)
 
 
 def _b_register(r: Mapping[str, Any], c: dict[str, Any], _: Path) -> s.Step:
     op = register_op(r["opcode"]) if isinstance(r["opcode"], str) else int(r["opcode"])
-    return s.Register(**c, ring=_opt_ring(r), opcode=int(op), files=tuple(r.get("files", ())),
-                      result=str(r.get("result", s.OK)), registered_ring_index=r.get("registered_ring_index"))
+    if op in (RegisterOp.RESTRICTIONS, RegisterOp.BPF_FILTER):
+        raise ValueError(f"use a `{'restrict' if op == RegisterOp.RESTRICTIONS else 'filter'}` step for this opcode")
+    index = r.get("registered_ring_index")
+    return s.Register(**c, ring=_opt_ring(r), opcode=int(op), files=tuple(str(f) for f in r.get("files", ())),
+                      result=str(r.get("result", s.OK)), registered_ring_index=None if index is None else int(index))
 
 
 _BUILDERS: dict[str, _Builder] = {
@@ -231,5 +281,39 @@ _BUILDERS: dict[str, _Builder] = {
     "submit": lambda r, c, _: s.Submit(**c, ring=str(r["ring"]),
                                        sqes=tuple(_sqe(q, i) for i, q in enumerate(r.get("sqes", [])))),
 }
+assert set(_BUILDERS) == set(s.STEPS), "every step kind needs a builder"
 
-STEP_KINDS = tuple(sorted(_BUILDERS))
+
+def check_names(steps: tuple[s.Step, ...], path: str) -> None:
+    """Rules both backends rely on: task and ring names exist when used and are introduced once, and exec is
+    performed only by a task that is its process's only thread."""
+    process_of = {"main": 0}
+    processes = 1
+    rings: set[str] = set()
+    for index, step in enumerate(steps):
+        def bad(message: str) -> ScenarioError:
+            return ScenarioError(message, path=path, step=index)  # noqa: B023 - used at once
+
+        if step.task not in process_of:
+            raise bad(f"no task named {step.task!r} exists at this point")
+        if isinstance(step, (s.Fork, s.SpawnThread)):
+            name = step.child if isinstance(step, s.Fork) else step.thread
+            if not name or name in process_of:
+                raise bad(f"task name {name!r} is empty or already used")
+            if isinstance(step, s.Fork):
+                process_of[name] = processes
+                processes += 1
+            else:
+                process_of[name] = process_of[step.task]
+        elif isinstance(step, s.Exec):
+            threads = [t for t, p in process_of.items() if p == process_of[step.task]]
+            if len(threads) != 1:
+                raise bad(f"exec by {step.task}: its process has {len(threads)} threads")
+        elif isinstance(step, s.CreateRing):
+            if not step.ring or step.ring in rings:
+                raise bad(f"ring name {step.ring!r} is empty or already used")
+            rings.add(step.ring)
+        else:
+            ring = getattr(step, "ring", None)
+            if ring is not None and ring not in rings:
+                raise bad(f"unknown ring {ring!r}")

@@ -1,28 +1,68 @@
 """``ModelBackend``: the kernel model behind the :class:`ringfence.scenario.backend.Backend` protocol.
 
-It sits on the scenario side: the model knows nothing of scenarios; this module turns steps into kernel calls."""
+It sits on the scenario side: the model knows nothing of scenarios, and this module turns each step into the
+kernel call it stands for (:func:`apply_step`).
+"""
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
+from ringfence.abi.opcodes import RegisterOp
 from ringfence.abi.profiles import KernelProfile
 from ringfence.errors import ScenarioError
-from ringfence.model.kernel import Kernel
-from ringfence.model.submit import SubmitReply
-from ringfence.scenario.load import STEP_KINDS
-from ringfence.scenario.steps import Scenario, Step
-from ringfence.scenario.transcript import StepResult, Transcript
+from ringfence.model import Kernel, QueueFullError, Reply, Submission, SubmitReply
+from ringfence.scenario import steps as s
+from ringfence.scenario.transcript import StepResult, SubmitResult, Transcript
 
-#: Step class name -> the ``do`` keyword of the scenario format, used as the transcript's ``op``.
-_OPS: Final = {"SetNoNewPrivs": "nnp", "DropPrivileges": "drop_privileges", "Fork": "fork", "SpawnThread": "thread",
-               "Exec": "exec", "CreateRing": "ring", "CloseRing": "close", "EnableRing": "enable",
-               "Restrict": "restrict", "Filter": "filter", "Register": "register", "Submit": "submit"}
-assert set(_OPS.values()) == set(STEP_KINDS), "keep the model's op names in step with the loader"
+Answer = Reply | SubmitReply
 
 
-def op_name(step: Step) -> str:
-    return _OPS.get(type(step).__name__, type(step).__name__.lower())
+def _register(k: Kernel, step: s.Register) -> Reply:
+    if step.opcode == RegisterOp.ENABLE_RINGS:
+        return k.enable(step.task, step.ring, registered=step.registered_ring_index)
+    return k.register(step.task, step.ring, step.opcode, result=step.result, registered=step.registered_ring_index)
+
+
+def _submit(k: Kernel, step: s.Submit) -> SubmitReply:
+    return k.submit(step.task, step.ring, [Submission(item.sqe, item.result) for item in step.sqes])
+
+
+_APPLY: Final[dict[type[s.Step], Callable[[Kernel, Any], Answer]]] = {
+    s.SetNoNewPrivs: lambda k, st: k.set_nnp(st.task),
+    s.DropPrivileges: lambda k, st: k.drop_privileges(st.task, st.uid),
+    s.Fork: lambda k, st: k.fork(st.task, st.child),
+    s.SpawnThread: lambda k, st: k.spawn_thread(st.task, st.thread),
+    s.Exec: lambda k, st: k.exec(st.task),
+    s.CreateRing: lambda k, st: k.create_ring(st.task, st.ring, st.setup_flags, st.entries),
+    s.CloseRing: lambda k, st: k.close_ring(st.task, st.ring),
+    s.EnableRing: lambda k, st: k.enable(st.task, st.ring),
+    s.Restrict: lambda k, st: k.restrict(st.task, st.ring, st.records, header=st.header, nr_args=st.nr_args,
+                                         null=st.null),
+    s.Filter: lambda k, st: k.register_filter(st.task, st.ring, st.registration,
+                                              nr_args=1 if st.nr_args is None else st.nr_args),
+    s.Register: _register,
+    s.Submit: _submit,
+}
+assert set(_APPLY) == set(s.STEPS.values()), "every step kind needs a kernel call"
+
+
+def apply_step(kernel: Kernel, step: s.Step, index: int) -> Answer:
+    """Perform one step on ``kernel`` as ``step.task``; registrations are labelled with the step's position."""
+    kernel.where = f"step {index}"
+    try:
+        return _APPLY[type(step)](kernel, step)
+    except (KeyError, ValueError) as exc:  # QueueFullError too: the scenario asks for something no caller can do
+        raise ScenarioError(str(exc.args[0]) if exc.args else type(exc).__name__, step=index) from None
+
+
+def step_result(step: s.Step, index: int, answer: Answer) -> StepResult:
+    """The transcript entry for one step's answer."""
+    if isinstance(answer, SubmitReply):
+        result = SubmitResult(answer.result.submitted, answer.result.cqes)
+        return StepResult(index, step.kind, step.task, result, None, answer.explanation.to_json())
+    return StepResult(index, step.kind, step.task, answer.result, answer.pdu_size_out, answer.explanation.to_json())
 
 
 class ModelBackend:
@@ -44,22 +84,22 @@ class ModelBackend:
     def features(self) -> frozenset[str]:
         return frozenset({"netns", "unprivileged"})
 
-    def run(self, scenario: Scenario) -> Transcript:
-        """Every step in order. A malformed scenario raises :class:`ringfence.errors.ScenarioError`."""
+    def answers(self, scenario: s.Scenario) -> list[tuple[s.Step, Answer]]:
+        """Every step with the model's typed answer (for explanations). A scenario the model cannot perform
+        raises :class:`ringfence.errors.ScenarioError` naming the file and the step."""
         kernel = Kernel(self._profile, detail=self._detail)
-        results = []
+        out: list[tuple[s.Step, Answer]] = []
         for index, step in enumerate(scenario.steps):
             try:
-                reply = kernel.apply(step, index)
+                out.append((step, apply_step(kernel, step, index)))
             except ScenarioError as exc:
-                if exc.path or not scenario.path:
-                    raise
-                named = ScenarioError(str(exc), path=scenario.path)
-                named.step = index
-                raise named from None
-            if isinstance(reply, SubmitReply):
-                results.append(StepResult(index, op_name(step), step.task, reply.result, None, reply.explain))
-            else:
-                results.append(StepResult(index, op_name(step), step.task, reply.result, reply.pdu_size_out,
-                                          reply.explain))
+                raise ScenarioError(exc.message, path=scenario.path, step=index) from None
+        return out
+
+    def run(self, scenario: s.Scenario) -> Transcript:
+        """Every step in order."""
+        results = [step_result(step, i, answer) for i, (step, answer) in enumerate(self.answers(scenario))]
         return Transcript(scenario.name, self.name, self._profile.name, tuple(results))
+
+
+__all__ = ["ModelBackend", "QueueFullError", "apply_step", "step_result"]

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import ClassVar, Final
+
+from ringfence.abi.layout import FilterRegistration, Restriction, TaskRestrictionHeader
+from ringfence.abi.sqe import Sqe
 
 #: Outcome of a call or a CQE: "ok" or an errno name.
 Outcome = str
@@ -43,42 +46,44 @@ class Expectation:
 
 
 @dataclass(frozen=True, slots=True)
-class Sqe:
-    """One submission. Only the fields the sandbox (classic check, prep, filters) can see are modelled.
+class ConnectTo:
+    """How the harness builds a CONNECT: the socket it creates for the SQE's ``fd`` and the address it passes.
 
-    ``fd`` is a resource name (``"null"``, ``"zero"``, ``"pipe.r"``, ``"pipe.w"``, ``"cwd"``) or an int (a
-    fixed-file index with ``IOSQE_FIXED_FILE``, or a raw descriptor number). ``result`` is the outcome the
-    operation has when the sandbox lets it run; the model cannot perform I/O and reports it as declared,
-    while the live kernel reports what really happened, so a wrong declaration shows up as a difference.
+    ``addr`` is the text form (an AF_UNIX path may hold ``{tmp}``, expanded by the harness); the SQE's
+    ``sockaddr`` holds the same address with the text unexpanded, which is all the model needs.
     """
 
-    opcode: int
-    user_data: int = 0
-    flags: int = 0
-    fd: str | int = "null"
-    result: Outcome = OK
-    # SOCKET
-    family: int = 0
-    type: int = 0
-    protocol: int = 0
-    # OPENAT / OPENAT2
-    path: str = ""
-    open_flags: int = 0
-    mode: int = 0
-    resolve: int = 0
-    # CONNECT: the socket to create (family, type) and the sockaddr (addr_family, addr, port, addr_len)
-    addr_family: int = 0
+    socket_family: int
+    socket_type: int
+    family: int
     addr: str = ""
     port: int = 0
-    addr_len: int | None = None
-    # READ/WRITE/READV/WRITEV length
-    length: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitItem:
+    """One SQE of a submit step: the kernel's view (:class:`ringfence.abi.sqe.Sqe`) plus what only the harness
+    needs to build it, and the outcome the operation has when the sandbox lets it run.
+
+    ``fd`` names the descriptor the SQE's ``fd`` field refers to: a resource (``"null"``, ``"zero"``, ``"pipe.r"``,
+    ``"pipe.w"``, ``"cwd"``) or an int (a fixed-file index with ``IOSQE_FIXED_FILE``, or a raw number); None when
+    ``sqe.fd`` is not a descriptor (SOCKET's domain, NOP). ``result`` is declared: the model cannot perform I/O
+    and reports it; the live kernel reports what really happened, so a wrong declaration shows up as a
+    difference. ``buffer`` is the size of the READ/WRITE buffer (and of the READV/WRITEV iovec).
+    """
+
+    sqe: Sqe
+    fd: str | int | None = None
+    result: Outcome = OK
+    buffer: int = 8
+    connect: ConnectTo | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
     """Base of every step. ``task`` names the task (thread) that performs it; ``"main"`` exists at start."""
 
+    kind: ClassVar[str] = ""
     task: str = "main"
     expect: Expectation = field(default_factory=Expectation)
     line: int = 0  # index in the file, for messages
@@ -88,11 +93,14 @@ class Step:
 class SetNoNewPrivs(Step):
     """``prctl(PR_SET_NO_NEW_PRIVS, 1)`` for this task (inherited by tasks it creates later)."""
 
+    kind: ClassVar[str] = "nnp"
+
 
 @dataclass(frozen=True, slots=True)
 class DropPrivileges(Step):
     """Become an unprivileged user (uid/gid 65534): the process loses CAP_SYS_ADMIN."""
 
+    kind: ClassVar[str] = "drop_privileges"
     uid: int = 65534
 
 
@@ -100,6 +108,7 @@ class DropPrivileges(Step):
 class Fork(Step):
     """Create a child process; ``child`` names its (only) task."""
 
+    kind: ClassVar[str] = "fork"
     child: str = ""
 
 
@@ -107,6 +116,7 @@ class Fork(Step):
 class SpawnThread(Step):
     """Create a thread in the same process; it shares descriptors (rings) but has its own restriction state."""
 
+    kind: ClassVar[str] = "thread"
     thread: str = ""
 
 
@@ -114,11 +124,14 @@ class SpawnThread(Step):
 class Exec(Step):
     """``execve`` a fresh interpreter: io_uring descriptors close (they are close-on-exec), restrictions stay."""
 
+    kind: ClassVar[str] = "exec"
+
 
 @dataclass(frozen=True, slots=True)
 class CreateRing(Step):
     """``io_uring_setup``; ``ring`` names the new ring, visible to this task's process and its later children."""
 
+    kind: ClassVar[str] = "ring"
     ring: str = ""
     setup_flags: int = 0
     entries: int = 8
@@ -128,6 +141,7 @@ class CreateRing(Step):
 class CloseRing(Step):
     """Close this process's descriptor of the ring."""
 
+    kind: ClassVar[str] = "close"
     ring: str = ""
 
 
@@ -135,63 +149,41 @@ class CloseRing(Step):
 class EnableRing(Step):
     """``IORING_REGISTER_ENABLE_RINGS``."""
 
+    kind: ClassVar[str] = "enable"
     ring: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class RestrictionRecord:
-    """One ``io_uring_restriction`` record: record type and its byte value, both as raw numbers."""
-
-    kind: int
-    value: int
 
 
 @dataclass(frozen=True, slots=True)
 class Restrict(Step):
     """``IORING_REGISTER_RESTRICTIONS`` on a ring, or on the task when ``ring`` is ``None`` (``fd == -1``).
 
-    ``null`` passes a NULL pointer; ``nr_args`` overrides the count argument (task path: must be 1);
-    ``header_flags``/``header_resv``/``nr_res`` override the task header fields to reach its errno rows.
+    ``null`` passes a NULL pointer; ``nr_args`` overrides the count argument (ring: the record count; task: must
+    be 1); ``header`` overrides the task header (flags, reserved words, ``nr_res``) to reach its errno rows.
     """
 
+    kind: ClassVar[str] = "restrict"
     ring: str | None = None
-    records: tuple[RestrictionRecord, ...] = ()
+    records: tuple[Restriction, ...] = ()
     null: bool = False
     nr_args: int | None = None
-    header_flags: int = 0
-    header_resv: tuple[int, int, int] = (0, 0, 0)
-    nr_res: int | None = None
+    header: TaskRestrictionHeader | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Filter(Step):
     """``IORING_REGISTER_BPF_FILTER`` on a ring, or on the task when ``ring`` is ``None``.
 
-    ``program`` is the raw ``sock_filter`` array; ``source`` the assembly it came from (for display).
-    ``expect_pdu_size`` is the value the kernel should write back into ``filter.pdu_size``.
-    The remaining fields reproduce the rows of spec §5.3 (all zero / unset in ordinary use).
+    ``registration`` is the kernel's argument (its ``program`` the raw ``sock_filter`` array); None passes a
+    NULL pointer. ``source`` is the assembly the program came from (for display). ``expect_pdu_size`` is the
+    value the kernel should write back into ``filter.pdu_size``.
     """
 
+    kind: ClassVar[str] = "filter"
     ring: str | None = None
-    opcode: int = 0
-    program: bytes = b""
-    source: str = ""
-    flags: int = 0
-    pdu_size: int = 0
-    expect_pdu_size: int | None = None
-    filter_len: int | None = None
-    null_program: bool = False
+    registration: FilterRegistration | None = None
     nr_args: int | None = None
-    cmd_type: int = 1
-    cmd_flags: int = 0
-    resv: int = 0
-    filter_resv: bytes = b"\0\0\0"
-    resv2: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
-
-
-#: Register opcodes a :class:`Register` step may issue, with arguments the live backend knows how to build.
-REGISTER_WITH_ARGS: Final = frozenset({"BUFFERS", "UNREGISTER_BUFFERS", "FILES", "UNREGISTER_FILES", "PROBE",
-                                       "PERSONALITY", "QUERY", "EVENTFD", "UNREGISTER_EVENTFD"})
+    expect_pdu_size: int | None = None
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +194,7 @@ class Register(Step):
     ``EEXIST``, ``EBADF``…) are modelled; what the opcode's own handler returns is ``result``.
     """
 
+    kind: ClassVar[str] = "register"
     ring: str | None = None
     opcode: int = 0
     files: tuple[str, ...] = ()
@@ -213,8 +206,9 @@ class Register(Step):
 class Submit(Step):
     """Queue ``sqes`` on the ring and call ``io_uring_enter`` for everything pending, then collect CQEs."""
 
+    kind: ClassVar[str] = "submit"
     ring: str = ""
-    sqes: tuple[Sqe, ...] = ()
+    sqes: tuple[SubmitItem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +225,11 @@ class Scenario:
     tags: tuple[str, ...] = ()
     meta: Mapping[str, str] = field(default_factory=dict)
 
+
+#: Every step kind by its ``do`` name: the one registry the loader, the model adapter and the harness share.
+STEPS: Final[Mapping[str, type[Step]]] = {cls.kind: cls for cls in (
+    SetNoNewPrivs, DropPrivileges, Fork, SpawnThread, Exec, CreateRing, CloseRing, EnableRing, Restrict, Filter,
+    Register, Submit)}
 
 #: Features a scenario may require; backends report which they have.
 FEATURES: Final = frozenset({

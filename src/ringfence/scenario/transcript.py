@@ -9,7 +9,7 @@ from typing import Any
 from ringfence.errors import outcome_of
 from ringfence.scenario.steps import Outcome
 
-__all__ = ["Difference", "StepResult", "SubmitResult", "Transcript", "compare", "outcome_of"]
+__all__ = ["Result", "StepResult", "SubmitResult", "Transcript", "outcome_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,46 +76,3 @@ class Transcript:
     def from_json(data: dict[str, Any]) -> Transcript:
         return Transcript(str(data["scenario"]), str(data["backend"]), str(data["kernel"]),
                           tuple(StepResult.from_json(s) for s in data["steps"]), data.get("error"))
-
-
-@dataclass(frozen=True, slots=True)
-class Difference:
-    """A step where two transcripts disagree."""
-
-    index: int
-    op: str
-    left: Result | None
-    right: Result | None
-    what: str
-
-    def render(self, left_name: str, right_name: str) -> str:
-        return (f"step {self.index} ({self.op}): {self.what}: "
-                f"{left_name}={_show(self.left)} {right_name}={_show(self.right)}")
-
-
-def _show(r: Result | None) -> str:
-    if isinstance(r, SubmitResult):
-        cq = ", ".join(f"{u}:{o}" for u, o in r.cqes)
-        return f"submitted={r.submitted} cqes=[{cq}]"
-    return str(r)
-
-
-def compare(left: Transcript, right: Transcript) -> list[Difference]:
-    """Step-by-step differences; CQEs compare as sets keyed by user_data (completion order is not modelled)."""
-    diffs: list[Difference] = []
-    if left.error or right.error:
-        if left.error != right.error:
-            diffs.append(Difference(-1, "scenario", left.error, right.error, "backend error"))
-        return diffs
-    for a, b in zip(left.steps, right.steps, strict=False):
-        if isinstance(a.result, SubmitResult) and isinstance(b.result, SubmitResult):
-            if a.result.submitted != b.result.submitted or sorted(a.result.cqes) != sorted(b.result.cqes):
-                diffs.append(Difference(a.index, a.op, a.result, b.result, "submission differs"))
-        elif a.result != b.result:
-            diffs.append(Difference(a.index, a.op, a.result, b.result, "result differs"))
-        elif a.pdu_size_out != b.pdu_size_out:
-            diffs.append(Difference(a.index, a.op, str(a.pdu_size_out), str(b.pdu_size_out), "pdu_size write-back"))
-    if len(left.steps) != len(right.steps):
-        diffs.append(Difference(min(len(left.steps), len(right.steps)), "-", str(len(left.steps)),
-                                str(len(right.steps)), "number of steps"))
-    return diffs
