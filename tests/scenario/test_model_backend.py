@@ -6,8 +6,6 @@ import json
 
 import pytest
 
-DENY = "ret #0"
-
 from ringfence.abi.profiles import PROFILES, profile
 from ringfence.errors import ScenarioError
 from ringfence.scenario import parse, runner
@@ -17,6 +15,7 @@ from ringfence.scenario.generate import generate_many
 from ringfence.scenario.model_backend import ModelBackend
 from ringfence.scenario.transcript import SubmitResult, Transcript
 
+DENY = "ret #0"
 DENY_NOP = {"scenario": {"name": "deny_nop", "requires": ["bpf_filter"]}, "step": [
     {"do": "nnp"},
     {"do": "filter", "opcode": "NOP", "program": DENY, "expect": "ok", "expect_pdu_size": 0},
