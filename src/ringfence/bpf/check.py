@@ -10,12 +10,14 @@ interpreter accepts (validation is a constructor, as gVisor's ``Compile``).
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
 from ringfence.abi.layout import BPF_CTX_SIZE
+from ringfence.bpf.cfg import Cfg, forward
 from ringfence.bpf.fast import compile_program
 from ringfence.bpf.insn import (
     ABS,
@@ -149,6 +151,7 @@ _ABS_LOADS: Final = frozenset({LD | W | ABS, LD | H | ABS, LD | B | ABS})
 _SCRATCH: Final = frozenset({LD | MEM, LDX | MEM, ST, STX})
 _COND_JUMPS: Final = frozenset(JMP | op | src for op in (JEQ, JGE, JGT, JSET) for src in (K, X))
 _RETURNS: Final = frozenset({RET | K, RET | A})
+_ALL_SLOTS: Final = (1 << MEMWORDS) - 1
 
 
 def _stage1(n: int) -> list[Diagnostic]:
@@ -189,49 +192,27 @@ def _stage2_insn(pc: int, ins: Instruction, n: int) -> Diagnostic | None:
 def _scratch_flow(insns: tuple[Instruction, ...]) -> list[Diagnostic]:
     """Scratch slots must be written before they are read on every path (``check_load_and_stores``).
 
-    Jumps only go forward, so one pass suffices: ``masks[pc]`` holds the slots written on every jump
-    edge into ``pc``; after a jump the fall-through set is "all", since only jump edges reach there.
+    A forward must-analysis (meet = intersection) over the kernel checker's edges, where a return
+    falls through like any non-jump (spec §5.5). A pc no edge reaches counts as "every slot written",
+    as in the kernel, whose per-pc masks start full.
     """
-    n = len(insns)
-    full = (1 << MEMWORDS) - 1
-    masks = [full] * n
-    valid = 0
-    found = []
-    for pc, ins in enumerate(insns):
-        valid &= masks[pc]
-        code, k = ins.code, ins.k
-        if code in (ST, STX) and k < MEMWORDS:
-            valid |= 1 << k
-        elif code in (LD | MEM, LDX | MEM) and k < MEMWORDS and not valid & (1 << k):
-            found.append(Diagnostic(pc, CheckRule.SCRATCH_UNINIT, f"M[{k}] may be read before it is written"))
-        elif code == JMP | JA or code in _COND_JUMPS:
-            for target in ins.targets(pc):
-                if target < n:
-                    masks[target] &= valid
-            valid = full
-    return found
+    cfg = Cfg.of(insns, returns_fall_through=True)
+
+    def transfer(pc: int, written: int) -> int:
+        ins = insns[pc]
+        return written | 1 << ins.k if ins.code in (ST, STX) and ins.k < MEMWORDS else written
+
+    written = forward(cfg, 0, transfer, operator.and_, unreached=_ALL_SLOTS)
+    return [Diagnostic(pc, CheckRule.SCRATCH_UNINIT, f"M[{ins.k}] may be read before it is written")
+            for pc, ins in enumerate(insns)
+            if ins.code in (LD | MEM, LDX | MEM) and ins.k < MEMWORDS and not written[pc] >> ins.k & 1]
 
 
 def dead_code_rewrite_pass(insns: tuple[Instruction, ...]) -> tuple[Instruction, ...]:
     """[UNCONFIRMED, spec §5.5 / §10.2 q4] The April 2025 net-next proposal: after the generic check,
     every instruction no path reaches becomes ``ld #0`` (so stage 3 never sees it)."""
-    n = len(insns)
-    live = [False] * (n + 1)
-    if n:
-        live[0] = True
-    out = []
-    for pc, ins in enumerate(insns):
-        if not live[pc]:
-            out.append(Instruction(LD | IMM))
-            continue
-        out.append(ins)
-        if ins.code in _RETURNS:
-            continue
-        nexts = ins.targets(pc) if ins.code == JMP | JA or ins.code in _COND_JUMPS else (pc + 1,)
-        for target in nexts:
-            if target < n:
-                live[target] = True
-    return tuple(out)
+    live = Cfg.of(insns).reachable
+    return tuple(ins if live[pc] else Instruction(LD | IMM) for pc, ins in enumerate(insns))
 
 
 def _stage3(insns: tuple[Instruction, ...]) -> tuple[list[Diagnostic], tuple[Instruction, ...]]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ringfence.abi.ctx import word_names
+from ringfence.bpf.cfg import Cfg
 from ringfence.bpf.insn import CTX_LOAD, Instruction, Program
 from ringfence.bpf.notes import a_sources, note
 from ringfence.bpf.text import FORMS, code_name, default_label, render, render_line
@@ -53,11 +54,12 @@ def disassembly(program: Program) -> tuple[Line, ...]:
     """The listing as data: spelling, labels where the listing names a target (cf. ``dis.findlabels``), notes."""
     n = len(program)
     spelled = [render(ins, pc, n) for pc, ins in enumerate(program)]
+    cfg = Cfg.of(program)
     named: set[int] = set()
     for pc, (ins, (mnemonic, _)) in enumerate(zip(program, spelled, strict=True)):
-        if mnemonic != ".insn" and ins.is_jump:
-            targets = ins.targets(pc)
-            named.update(targets if ins.is_ja or ins.jf else targets[:1])
+        if mnemonic != ".insn" and ins.is_jump:  # a spelled jump: its targets are in range
+            # the listing names the false target only when jf is not 0 (else it is the next line)
+            named.update(t for t in cfg.successors[pc] if ins.is_ja or ins.jf or t == pc + 1 + ins.jt)
     words = a_sources(program)
     return tuple(
         Line(pc, ins, default_label(pc) if pc in named else "", mnemonic, operands,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+from ringfence.bpf.cfg import Cfg
 from ringfence.bpf.insn import (
     ADD,
     ALU,
@@ -95,25 +96,17 @@ def _condition(ins: Instruction, negate: bool = False) -> str:
     return (_NOT_CMP if negate else _CMP)[ins.code & 0xF0].format("X" if ins.code & X else _lit(ins.k))
 
 
-def _is_cond(ins: Instruction) -> bool:
-    return ins.code & 0x07 == JMP and ins.code != JMP | JA
-
-
-def _tree_sizes(insns: tuple[Instruction, ...], cap: int) -> list[int]:
-    """Lines the tree expansion emits from each pc, capped at ``cap``."""
-    n = len(insns)
-    size = [0] * (n + 1)
-    for pc in range(n - 1, -1, -1):
-        ins = insns[pc]
-        if ins.code & 0x07 == RET:
-            s = 1
-        elif ins.code == JMP | JA:
-            s = size[pc + 1 + ins.k]
-        elif _is_cond(ins):
-            t, f = pc + 1 + ins.jt, pc + 1 + ins.jf
-            s = size[t] if t == f else 1 + size[t] + size[f]
+def _tree_sizes(insns: tuple[Instruction, ...], cfg: Cfg, cap: int) -> list[int]:
+    """Lines the tree expansion emits from each pc, capped at ``cap`` (successors come later: one backward pass)."""
+    size = [0] * (len(insns) + 1)
+    for pc in range(len(insns) - 1, -1, -1):
+        succ = cfg.successors[pc]
+        if not succ:
+            s = 1                                           # return
+        elif insns[pc].is_jump:
+            s = len(succ) - 1 + sum(size[t] for t in succ)  # ja: the target's; a branch: one "if" line more
         else:
-            s = 2 + size[pc + 1]
+            s = 2 + size[succ[0]]
         size[pc] = min(s, cap)
     return size
 
@@ -130,7 +123,7 @@ def _tree(insns: tuple[Instruction, ...], size: list[int]) -> list[str]:
                 return
             if ins.code == JMP | JA:
                 pc += 1 + ins.k
-            elif _is_cond(ins):
+            elif ins.is_conditional_jump:
                 t, f = pc + 1 + ins.jt, pc + 1 + ins.jf
                 if t != f:
                     if size[t] <= size[f]:
@@ -149,15 +142,9 @@ def _tree(insns: tuple[Instruction, ...], size: list[int]) -> list[str]:
     return out
 
 
-def _blocks(insns: tuple[Instruction, ...]) -> list[str]:
+def _blocks(insns: tuple[Instruction, ...], cfg: Cfg) -> list[str]:
     """Fallback for DAGs whose tree is too large: basic blocks in order, each guarded by its number."""
-    n = len(insns)
-    leaders = {0}
-    for pc, ins in enumerate(insns):
-        if ins.code == JMP | JA or _is_cond(ins):
-            leaders.update(t for t in ins.targets(pc))
-            leaders.add(pc + 1)
-    leaders = {pc for pc in leaders if pc < n}
+    leaders = cfg.leaders
     out = ["    b = 0"]
     for pc, ins in enumerate(insns):
         if pc in leaders:
@@ -167,7 +154,7 @@ def _blocks(insns: tuple[Instruction, ...]) -> list[str]:
             out.append(pad + ("return A" if ins.code & 0x18 == A else f"return {_lit(ins.k)}"))
         elif ins.code == JMP | JA:
             out.append(f"{pad}b = {_lit(pc + 1 + ins.k)}")
-        elif _is_cond(ins):
+        elif ins.is_conditional_jump:
             out.append(f"{pad}b = {_lit(pc + 1 + ins.jt)} if {_condition(ins)} else {_lit(pc + 1 + ins.jf)}")
         else:
             out.extend(pad + line for line in _statement(ins))
@@ -180,8 +167,9 @@ def source(program: Program, *, budget: int | None = None) -> str:
     """The Python text :func:`compile_program` compiles (exposed for tests and curiosity)."""
     insns = program.instructions
     budget = 4000 + 4 * len(insns) if budget is None else budget
-    size = _tree_sizes(insns, budget + 1)
-    body = _tree(insns, size) if size[0] <= budget else _blocks(insns)
+    cfg = Cfg.of(insns)
+    size = _tree_sizes(insns, cfg, budget + 1)
+    body = _tree(insns, size) if size[0] <= budget else _blocks(insns, cfg)
     head = ["def _filter(ctx, _unpack=_unpack, _shift=_shift):"]  # defaults: fast local lookups
     if any(i.code == CTX_LOAD for i in insns):
         head.append("    w = _unpack(ctx)")

@@ -8,9 +8,11 @@ builds, including scratch-memory flow, and fills unused fields with noise, which
 
 from __future__ import annotations
 
+import operator
 import random
 
 from ringfence.abi.layout import BPF_CTX_SIZE
+from ringfence.bpf.cfg import Flow, targets
 from ringfence.bpf.insn import (
     ABS,
     ADD,
@@ -75,11 +77,11 @@ def _noise(rng: random.Random, used: int) -> int:
 def valid_program(rng: random.Random, max_len: int = 24) -> Program:
     """A random program the kernel accepts as an io_uring filter (every rule of spec §5.5)."""
     n = rng.randint(1, max_len)
-    masks = [_FULL] * n
-    valid = 0
+    flow: Flow[int] = Flow(n, 0, operator.and_)  # slots written, as the kernel's scratch check counts them
     out: list[Instruction] = []
     for pc in range(n):
-        valid &= masks[pc]
+        known = flow.at(pc)
+        valid = _FULL if known is None else known
         room = n - pc - 2  # largest jump offset that stays before the final return
         if pc == n - 1:
             out.append(Instruction(RET | K, _noise(rng, 0), _noise(rng, 0), _k(rng)) if rng.random() < 0.7
@@ -97,7 +99,6 @@ def valid_program(rng: random.Random, max_len: int = 24) -> Program:
         elif kind == 4:
             slot = rng.randrange(MEMWORDS)
             out.append(Instruction(rng.choice((ST, STX)), noise_jt, noise_jf, slot))
-            valid |= 1 << slot
         elif kind == 5 and readable:
             out.append(Instruction(rng.choice((LD | MEM, LDX | MEM)), noise_jt, noise_jf, rng.choice(readable)))
         elif kind in (5, 6, 7):
@@ -113,17 +114,16 @@ def valid_program(rng: random.Random, max_len: int = 24) -> Program:
         elif kind == 9 and room >= 0:
             k = rng.randint(0, room)
             out.append(Instruction(JMP | JA, noise_jt, noise_jf, k))
-            masks[pc + 1 + k] &= valid
-            valid = _FULL
         elif kind in (9, 10) and room >= 0:
             jt, jf = rng.randint(0, min(room, 255)), rng.randint(0, min(room, 255))
             src = rng.choice((K, X))
             out.append(Instruction(JMP | rng.choice(_JUMP_OPS) | src, jt, jf, _k(rng) if src == K else _noise(rng, 0)))
-            masks[pc + 1 + jt] &= valid
-            masks[pc + 1 + jf] &= valid
-            valid = _FULL
         else:
             out.append(Instruction(RET | K, noise_jt, noise_jf, _k(rng)))
+        ins = out[-1]
+        written = valid | 1 << ins.k if ins.code in (ST, STX) else valid
+        for target in targets(ins, pc, returns_fall_through=True):
+            flow.send(target, written)
     return Program(tuple(out))
 
 

@@ -16,6 +16,7 @@ from typing import Final
 from ringfence.abi.constants import AF, IPPROTO, RESOLVE, SOCK, O
 from ringfence.abi.ctx import word_names
 from ringfence.abi.opcodes import SqeFlag, SqeOp
+from ringfence.bpf.cfg import Cfg, forward
 from ringfence.bpf.insn import (
     ABS,
     ALU,
@@ -68,40 +69,37 @@ class Known:
     family: int | None = None
 
 
-def _merge(states: set[Known]) -> Known:
-    if len(states) == 1:
-        return next(iter(states))
-    words = {s.word for s in states}
-    families = {s.family for s in states}
-    return Known(words.pop() if len(words) == 1 else None, families.pop() if len(families) == 1 else None)
+def _merge(a: Known, b: Known) -> Known:
+    if a == b:
+        return a
+    return Known(a.word if a.word == b.word else None, a.family if a.family == b.family else None)
 
 
 def a_sources(program: Program) -> list[Known]:
-    """For each pc, what holds on every path into it (forward jumps only, so one pass)."""
-    n = len(program)
-    incoming: list[set[Known]] = [set() for _ in range(n)]
-    if n:
-        incoming[0].add(Known())
-    out: list[Known] = []
-    for pc, ins in enumerate(program):
-        here = _merge(incoming[pc]) if incoming[pc] else Known()
-        out.append(here)
+    """For each pc, what holds on every path into it (a forward problem over :class:`.cfg.Cfg`).
+
+    Unreachable code is annotated as if entered with nothing known, so dead branches still get notes.
+    """
+    insns = program.instructions
+
+    def transfer(pc: int, here: Known) -> Known:
+        ins = insns[pc]
         code, word = ins.code, here.word
-        after = here
         if code in (LD | W | ABS, CTX_LOAD):
-            after = Known((ins.k, _U32), here.family)
-        elif code == ALU | AND | K:
-            after = Known(None if word is None else (word[0], word[1] & ins.k), here.family)
-        elif code & 0x07 in (LD, ALU) or code == MISC | TXA:
-            after = Known(None, here.family)
-        targets = [t for t in ins.targets(pc) if t < n]
-        for i, target in enumerate(targets):
-            taken = i == 0 and ins.is_conditional_jump
-            if taken and code == JMP | JEQ | K and word == (16, _U32) and targets[0] != targets[-1]:
-                incoming[target].add(Known(after.word, ins.k))  # the family is known on the true edge
-            else:
-                incoming[target].add(after)
-    return out
+            return Known((ins.k, _U32), here.family)
+        if code == ALU | AND | K:
+            return Known(None if word is None else (word[0], word[1] & ins.k), here.family)
+        if ins.cls in (LD, ALU) or code == MISC | TXA:
+            return Known(None, here.family)
+        return here
+
+    def edge(pc: int, target: int, after: Known) -> Known:
+        ins = insns[pc]  # a jump leaves A alone, so ``after`` is also what held before it
+        if ins.code == JMP | JEQ | K and ins.jt != ins.jf and target == pc + 1 + ins.jt and after.word == (16, _U32):
+            return Known(after.word, ins.k)  # the family is known on the true edge
+        return after
+
+    return forward(Cfg.of(program), Known(), transfer, _merge, unreached=Known(), edge=edge)
 
 
 def _flags(value: int, names: dict[int, str]) -> str | None:
