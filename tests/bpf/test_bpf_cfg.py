@@ -11,6 +11,7 @@ import operator
 import random
 
 import pytest
+from bpf_helpers import COND_JUMPS, scratch_program
 
 from ringfence.bpf import Instruction, Program, assemble, check
 from ringfence.bpf.cfg import Cfg, Flow, forward, targets
@@ -18,7 +19,7 @@ from ringfence.bpf.check import CheckRule, Diagnostic, _scratch_flow, dead_code_
 from ringfence.bpf.gen import any_program, valid_program
 from ringfence.bpf.insn import JA, JEQ, JMP, LD, LDX, MEM, MEMWORDS, RET, ST, STX, K
 
-_COND_JUMPS = frozenset(0x05 | op | src for op in (0x10, 0x20, 0x30, 0x40) for src in (0x00, 0x08))
+_COND_JUMPS = COND_JUMPS
 
 
 def frozen_scratch_flow(insns: tuple[Instruction, ...]) -> list[Diagnostic]:
@@ -62,30 +63,6 @@ def frozen_dead_code_rewrite(insns: tuple[Instruction, ...]) -> tuple[Instructio
             if target < n:
                 live[target] = True
     return tuple(out)
-
-
-def scratch_program(rng: random.Random, max_len: int = 30) -> Program:
-    """Programs made of scratch loads and stores, jumps and returns: the scratch pass's whole alphabet."""
-    out = []
-    n = rng.randint(1, max_len)
-    for pc in range(n):
-        kind = rng.randrange(7)
-        slot = rng.randrange(4) if rng.random() < 0.9 else rng.choice((15, 16, 0xFFFFFFFF))
-        room = max(n - pc - 1, 0)
-        if kind == 0:
-            out.append(Instruction(rng.choice((ST, STX)), 0, 0, slot))
-        elif kind in (1, 2):
-            out.append(Instruction(rng.choice((LD | MEM, LDX | MEM)), 0, 0, slot))
-        elif kind == 3:
-            out.append(Instruction(JMP | JA, 0, 0, rng.randint(0, room + 1)))
-        elif kind == 4:
-            out.append(Instruction(rng.choice(sorted(_COND_JUMPS)), rng.randint(0, min(room + 1, 255)),
-                                   rng.randint(0, min(room + 1, 255)), 0))
-        elif kind == 5:
-            out.append(Instruction(rng.choice((RET | K, RET | 0x10, RET | 0x08)), 0, 0, 1))
-        else:
-            out.append(Instruction(rng.choice((0x00, 0x04, 0x07, 0x115)), 0, 0, 0))
-    return Program(tuple(out))
 
 
 def test_scratch_flow_matches_the_frozen_pass_on_random_programs() -> None:

@@ -32,8 +32,9 @@ from ringfence.bpf.insn import (
     X,
 )
 from ringfence.bpf.semantics import ALU as ALU_RULES
-from ringfence.bpf.semantics import CTX_WORDS, DIV_BY_ZERO_RESULT, U32
+from ringfence.bpf.semantics import DIV_BY_ZERO_RESULT, U32
 from ringfence.bpf.semantics import JUMPS as JUMP_RULES
+from ringfence.bpf.target import IOURING, Target
 
 _lit: Final = int.__repr__  # the decimal text of an int, whatever subclass it is
 _M: Final = _lit(U32)
@@ -218,9 +219,11 @@ def source(program: Program, *, budget: int | None = None) -> str:
     return "\n".join(head + body) + "\n"
 
 
-def compile_program(program: Program, *, budget: int | None = None) -> Callable[[bytes], int]:
-    """A function ``ctx -> return value`` equivalent to interpreting ``program`` (a checked, rewritten one)."""
-    namespace: dict[str, object] = {"_unpack": CTX_WORDS.unpack}
+def compile_program(program: Program, *, budget: int | None = None,
+                    target: Target = IOURING) -> Callable[[bytes], int]:
+    """A function ``ctx -> return value`` equivalent to interpreting ``program`` (a checked, rewritten one)
+    over ``target``'s context (the function refuses a context of any other size with ``struct.error``)."""
+    namespace: dict[str, object] = {"_unpack": target.words.unpack}
     exec(compile(source(program, budget=budget), "<ringfence.bpf.fast>", "exec"), namespace)
     fn = namespace["_filter"]
     assert callable(fn)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import operator
 import random
 
-from ringfence.abi.layout import BPF_CTX_SIZE
 from ringfence.bpf.cfg import Flow, targets
 from ringfence.bpf.insn import (
     ABS,
@@ -51,6 +50,7 @@ from ringfence.bpf.insn import (
     W,
     X,
 )
+from ringfence.bpf.target import IOURING, Target
 
 _FULL = (1 << MEMWORDS) - 1
 _ALU_OPS = (ADD, SUB, MUL, DIV, OR, AND, LSH, RSH, XOR)
@@ -74,8 +74,8 @@ def _noise(rng: random.Random, used: int) -> int:
     return used if rng.random() < 0.8 else rng.getrandbits(8)
 
 
-def valid_program(rng: random.Random, max_len: int = 24) -> Program:
-    """A random program the kernel accepts as an io_uring filter (every rule of spec §5.5)."""
+def valid_program(rng: random.Random, max_len: int = 24, target: Target = IOURING) -> Program:
+    """A random program the kernel accepts as a ``target`` filter (every rule of spec §5.5)."""
     n = rng.randint(1, max_len)
     flow: Flow[int] = Flow(n, 0, operator.and_)  # slots written, as the kernel's scratch check counts them
     out: list[Instruction] = []
@@ -91,7 +91,7 @@ def valid_program(rng: random.Random, max_len: int = 24) -> Program:
         noise_jt, noise_jf = _noise(rng, 0), _noise(rng, 0)
         readable = [k for k in range(MEMWORDS) if valid >> k & 1]
         if kind <= 2:
-            out.append(Instruction(LD | W | ABS, noise_jt, noise_jf, 4 * rng.randrange(BPF_CTX_SIZE // 4)))
+            out.append(Instruction(LD | W | ABS, noise_jt, noise_jf, 4 * rng.randrange(target.ctx_size // 4)))
         elif kind == 3:
             code = rng.choice((LD | IMM, LDX | IMM, LD | W | LEN, LDX | W | LEN, MISC | TAX, MISC | TXA))
             k = _k(rng) if code in (LD | IMM, LDX | IMM) else _noise(rng, 0)
@@ -122,8 +122,8 @@ def valid_program(rng: random.Random, max_len: int = 24) -> Program:
             out.append(Instruction(RET | K, noise_jt, noise_jf, _k(rng)))
         ins = out[-1]
         written = valid | 1 << ins.k if ins.code in (ST, STX) else valid
-        for target in targets(ins, pc, returns_fall_through=True):
-            flow.send(target, written)
+        for dest in targets(ins, pc, returns_fall_through=True):
+            flow.send(dest, written)
     return Program(tuple(out))
 
 
@@ -136,7 +136,8 @@ def any_program(rng: random.Random, max_len: int = 24) -> Program:
                          for _ in range(rng.randint(0, max_len))))
 
 
-def context(rng: random.Random) -> bytes:
-    """A 40-byte context: random words, with the small values filters compare against mixed in."""
-    words = [rng.choice((0, 1, 2, 10, rng.getrandbits(8), rng.getrandbits(32))) for _ in range(BPF_CTX_SIZE // 4)]
+def context(rng: random.Random, target: Target = IOURING) -> bytes:
+    """A context for ``target`` (40 bytes on io_uring): random words, with the small values filters compare
+    against mixed in."""
+    words = [rng.choice((0, 1, 2, 10, rng.getrandbits(8), rng.getrandbits(32))) for _ in range(target.ctx_size // 4)]
     return b"".join(w.to_bytes(4, "little") for w in words)

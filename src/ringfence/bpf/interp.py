@@ -1,4 +1,4 @@
-"""The reference interpreter: one instruction at a time, over a checked program and a 40-byte context.
+"""The reference interpreter: one instruction at a time, over a checked program and its target's context.
 
 It runs the program *after* the kernel's rewrites (spec §5.5) with the semantics of spec §5.6 and is
 the oracle the compiled fast path (:mod:`.fast`) is tested against. :class:`Machine` is the step API a
@@ -7,7 +7,7 @@ debugger builds on (snapshots, restore); :func:`run` is the one-call form.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NoReturn
 
 from ringfence.bpf.check import CheckedProgram
@@ -30,8 +30,9 @@ from ringfence.bpf.insn import (
     X,
 )
 from ringfence.bpf.semantics import ALU as ALU_RULES
-from ringfence.bpf.semantics import CTX_WORDS, DIV_BY_ZERO_RESULT, INT
+from ringfence.bpf.semantics import DIV_BY_ZERO_RESULT, INT
 from ringfence.bpf.semantics import JUMPS as JUMP_RULES
+from ringfence.bpf.target import Verdict
 from ringfence.bpf.text import render_line
 
 
@@ -49,13 +50,15 @@ class TraceStep:
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """Verdict of one run. ``reads`` are the context offsets loaded, in order."""
+    """Verdict of one run. ``reads`` are the context offsets loaded, in order; ``verdict`` is what the
+    value means on the program's target (``allowed`` is its short form)."""
 
     allowed: bool
     value: int
     steps: int
     reads: tuple[int, ...]
     trace: tuple[TraceStep, ...] | None = None
+    verdict: Verdict | None = field(default=None, compare=False)  # derived from value and target
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +81,11 @@ class Machine:
     def __init__(self, checked: CheckedProgram, ctx: bytes) -> None:
         if not isinstance(checked, CheckedProgram):
             raise TypeError("the interpreter runs only programs made by ringfence.bpf.check()")
-        if len(ctx) != CTX_WORDS.size:
-            raise ValueError(f"a context is {CTX_WORDS.size} bytes, not {len(ctx)}")
+        size = checked.target.ctx_size
+        if len(ctx) != size:
+            raise ValueError(f"a {checked.target.context} is {size} bytes, not {len(ctx)}")
         self.checked = checked
-        self.words = CTX_WORDS.unpack(bytes(ctx))
+        self.words = checked.target.words.unpack(bytes(ctx))
         self.pc = 0
         self.a = 0
         self.x = 0
@@ -120,8 +124,9 @@ class Machine:
                 steps.append(self.step())
             else:
                 self._execute(program[self.pc])
-        return RunResult(self.result != 0, self.result, self.steps, tuple(self.reads),
-                         None if steps is None else tuple(steps))
+        verdict = self.checked.target.verdict(self.result)
+        return RunResult(verdict.allowed, self.result, self.steps, tuple(self.reads),
+                         None if steps is None else tuple(steps), verdict)
 
     def _execute(self, ins: Instruction) -> tuple[tuple[int, int], ...]:
         """Execute one rewritten instruction; returns the scratch slots it wrote."""
@@ -172,6 +177,7 @@ def _bad(code: int) -> NoReturn:
 
 
 def run(checked: CheckedProgram, ctx: bytes, *, trace: bool = False) -> RunResult:
-    """Run ``checked`` over ``ctx`` (40 bytes). With ``trace``, every step's registers are recorded."""
+    """Run ``checked`` over ``ctx`` (its target's context: 40 bytes on io_uring). With ``trace``, every step's
+    registers are recorded. ``allowed`` follows the target's meaning of the return value."""
     return Machine(checked, ctx).run(trace=trace)
 

@@ -15,13 +15,11 @@ Anything [UNCONFIRMED] is one name here, so a real-kernel result changes one lin
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Protocol, TypeVar
 
-from ringfence.abi.layout import BPF_CTX_SIZE
 from ringfence.bpf.insn import ADD, AND, DIV, JEQ, JGE, JGT, JSET, LSH, MOD, MUL, NEG, OR, RSH, SUB, XOR
 
 V = TypeVar("V")
@@ -30,10 +28,6 @@ C = TypeVar("C")
 
 #: Registers and scratch words are unsigned 32-bit; arithmetic wraps.
 U32: Final = 0xFFFFFFFF
-
-#: The context is read as ten native-endian words; ringfence models little-endian x86-64 (§7.7).
-CTX_WORDS: Final = struct.Struct("<10I")
-assert CTX_WORDS.size == BPF_CTX_SIZE
 
 #: [UNCONFIRMED, spec §5.6 / §10.2 q7] A shift by ``X`` uses the low 5 bits of ``X`` (x86-64 and arm64
 #: JITs, the generic interpreter). Constant shifts >= 32 never run: the checker refuses them.

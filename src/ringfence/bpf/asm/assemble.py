@@ -13,8 +13,9 @@ from typing import Final
 from ringfence.bpf import insn as ops
 from ringfence.bpf.asm import parser as syn
 from ringfence.bpf.asm.scanner import Scanner, Token
-from ringfence.bpf.asm.symbols import CONSTANTS, FIELDS, FUNCTIONS
+from ringfence.bpf.asm.symbols import FUNCTIONS
 from ringfence.bpf.insn import Instruction, Program
+from ringfence.bpf.target import IOURING, Target
 from ringfence.bpf.text import ALU_NAMES, JMP_NAMES
 from ringfence.errors import AsmError
 
@@ -40,14 +41,16 @@ _LOADS: Final[dict[str, dict[str, int]]] = {
 _RESERVED: Final = frozenset({"x", "%x", "a", "%a", "len", "m"})
 
 
-def assemble(source: str, *, filename: str = "<input>") -> Program:
-    """Assemble ``source``; raises :class:`~ringfence.errors.AsmError` with line, column and caret."""
-    return _Assembler(Scanner(source, filename)).run()
+def assemble(source: str, *, filename: str = "<input>", target: Target = IOURING) -> Program:
+    """Assemble ``source`` with ``target``'s field and constant names; raises
+    :class:`~ringfence.errors.AsmError` with line, column and caret."""
+    return _Assembler(Scanner(source, filename), target).run()
 
 
 class _Assembler:
-    def __init__(self, scanner: Scanner) -> None:
+    def __init__(self, scanner: Scanner, target: Target) -> None:
         self.scanner = scanner
+        self.target = target
         self.labels: dict[str, int] = {}
 
     def error(self, message: str, tok: Token) -> AsmError:
@@ -83,10 +86,10 @@ class _Assembler:
             case syn.Str(text=t):
                 return t
             case syn.Name(text=t):
-                if fields and t in FIELDS:
-                    return FIELDS[t]
-                if t in CONSTANTS:
-                    return CONSTANTS[t]
+                if fields and t in self.target.fields:
+                    return self.target.fields[t]
+                if t in self.target.constants:
+                    return self.target.constants[t]
                 if t in self.labels:
                     raise self.error(f"label {t!r} used where a value is expected", expr.tok)
                 where = "context field or constant" if fields else "constant"
