@@ -8,6 +8,7 @@ names, extra rules, verdicts), ``semantics`` (what each operation computes) -> `
 """
 
 from ringfence.bpf.asm import assemble
+from ringfence.bpf.builder import Builder, BuildError, Built, Label
 from ringfence.bpf.check import CheckedProgram, CheckRule, Diagnostic, check, diagnose
 from ringfence.bpf.disasm import LISTING_FORMAT, disassemble, disassembly
 from ringfence.bpf.insn import Instruction, Program
@@ -15,7 +16,7 @@ from ringfence.bpf.interp import Machine, MachineState, RunResult, TraceStep, ru
 from ringfence.bpf.target import IOURING, SECCOMP, TARGETS, Target, Verdict
 
 __all__ = [
-    "IOURING", "LISTING_FORMAT", "SECCOMP", "TARGETS", "CheckRule", "CheckedProgram", "Diagnostic", "Instruction",
-    "Machine", "MachineState", "Program", "RunResult", "Target", "TraceStep", "Verdict", "assemble", "check",
-    "diagnose", "disassemble", "disassembly", "run",
+    "IOURING", "LISTING_FORMAT", "SECCOMP", "TARGETS", "BuildError", "Builder", "Built", "CheckRule",
+    "CheckedProgram", "Diagnostic", "Instruction", "Label", "Machine", "MachineState", "Program", "RunResult",
+    "Target", "TraceStep", "Verdict", "assemble", "check", "diagnose", "disassemble", "disassembly", "run",
 ]
