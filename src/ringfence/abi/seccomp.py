@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Self
 
+from ringfence.abi.constants import ALL_CONSTANTS
+
 SECCOMP_DATA_SIZE: Final = 64
 _DATA: Final = struct.Struct("<IIQ6Q")
 assert _DATA.size == SECCOMP_DATA_SIZE
@@ -153,3 +155,46 @@ class SeccompData:
             raise ValueError(f"seccomp_data is {SECCOMP_DATA_SIZE} bytes, not {len(data)}")
         nr, arch, ip, *args = _DATA.unpack(data)
         return cls(nr, arch, ip, (args[0], args[1], args[2], args[3], args[4], args[5]))
+
+
+FIELDS_BY_NAME: Final[Mapping[str, SeccompField]] = MappingProxyType({f.name: f for f in SECCOMP_FIELDS})
+
+
+def parse_value(raw: int | str) -> int:
+    """A number, a constant name (seccomp's or libc's: ``AUDIT_ARCH_X86_64``, ``AF_INET``), or an ``|`` of them."""
+    if isinstance(raw, int):
+        return raw
+    total = 0
+    for part in (p.strip() for p in raw.split("|")):
+        if part in CONSTANTS or part in ALL_CONSTANTS:
+            total |= CONSTANTS.get(part, ALL_CONSTANTS.get(part, 0))
+        elif not part:
+            raise ValueError("empty value" if not raw.strip() else f"empty term in {raw.strip()!r}")
+        else:
+            try:
+                total |= int(part, 0)
+            except ValueError:
+                raise ValueError(f"unknown constant {part!r} (not a number or a known name)") from None
+    return total
+
+
+def data_from_fields(fields: Mapping[str, int | str]) -> SeccompData:
+    """A ``seccomp_data`` from named fields (``nr``, ``arch``, ``instruction_pointer``, ``args.0`` ...
+    ``args.5``); unset fields are 0 except ``arch`` (x86-64). A :class:`ValueError` names the field."""
+    unknown = sorted(set(fields) - set(FIELDS_BY_NAME))
+    if unknown:
+        raise ValueError(f"unknown seccomp_data field(s): {', '.join(unknown)}; known: {', '.join(FIELDS_BY_NAME)}")
+    values: dict[str, int] = {}
+    for name, raw in fields.items():
+        size = FIELDS_BY_NAME[name].size
+        try:
+            value = parse_value(raw)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+        if not 0 <= value < 1 << (8 * size):
+            raise ValueError(f"{name}: {value} is negative" if value < 0 else
+                             f"{name}: {value} does not fit in {size} bytes (at most {(1 << (8 * size)) - 1})")
+        values[name] = value
+    args = tuple(values.get(f"args.{i}", 0) for i in range(6))
+    return SeccompData(values.get("nr", 0), values.get("arch", AUDIT_ARCH_X86_64), values.get("instruction_pointer", 0),
+                       (args[0], args[1], args[2], args[3], args[4], args[5]))
