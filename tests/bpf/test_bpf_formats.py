@@ -22,8 +22,8 @@ def test_parse_hex_layouts_and_offsets() -> None:
     assert parse_hex("0x06,0x00 0000 00\n0000\t00") == bytes.fromhex("0600000000000000")
     with pytest.raises(DecodeError, match=r"f: byte offset 4: 'g' is not a hex digit"):
         parse_hex("06 0g", filename="f")
-    with pytest.raises(DecodeError, match="byte offset 4: 'é'"):
-        parse_hex("é 0é", filename="f")  # offsets count UTF-8 bytes
+    with pytest.raises(DecodeError, match="byte offset 5: 'g'"):
+        parse_hex("\u3000 0g", filename="f")  # offsets count UTF-8 bytes: the ideographic space is 3
     with pytest.raises(DecodeError, match="odd number of hex digits"):
         parse_hex("061")
 
