@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Final
 
 from exprs import ExprAlgebra, evaluate
+from fuzz_harness import Entry, FuzzError, register
 from hypothesis import strategies as st
 
-from harness import Entry, FuzzError, register
 from ringfence.abi import seccomp
 from ringfence.abi.ctx import ctx_from_fields
 from ringfence.bpf import IOURING, SECCOMP, Instruction, Program, assemble, check, diagnose, disassemble, run

@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
+from fuzz_harness import ENTRIES, LONG, LONG_EXAMPLES, SAVE, Entry, FuzzError, run_one
 from hypothesis import HealthCheck, given, settings
-
-from harness import ENTRIES, LONG, LONG_EXAMPLES, SAVE, Entry, FuzzError, run_one
 
 for _module in sorted(Path(__file__).parent.glob("entries_*.py")):
     importlib.import_module(_module.stem)

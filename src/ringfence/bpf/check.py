@@ -64,7 +64,7 @@ from ringfence.bpf.insn import (
     W,
     X,
 )
-from ringfence.bpf.target import IOURING, SHARED_CODES, SHARED_REWRITES, Target
+from ringfence.bpf.target import IOURING, Target
 from ringfence.bpf.text import code_name
 from ringfence.errors import CheckError
 
@@ -135,7 +135,6 @@ GENERIC_CODES: Final = _generic_codes()
 IOURING_CODES: Final = IOURING.codes
 #: What stage 3 turns the context and length loads into.
 REWRITES: Final = IOURING.rewrites
-assert IOURING_CODES is SHARED_CODES and REWRITES is SHARED_REWRITES
 
 SKF_AD_OFF: Final = 0xFFFFF000
 #: Known ancillary loads (``SKF_AD_*``): stage 2 lets them through, stage 3 refuses them.

@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from fuzz_harness import Entry, FuzzError, run_one
 from hypothesis import strategies as st
-
-from harness import Entry, FuzzError, run_one
 
 
 def _entry(fn: object, allowed: tuple[type[BaseException], ...] = (ValueError,)) -> Entry:
