@@ -168,3 +168,48 @@ def test_error_text_has_a_caret() -> None:
     assert str(info.value) == ("policy.asm:2:27: error: undefined label 'alow'\n"
                                "            jeq     #AF_INET, alow\n"
                                "                              ^")
+
+
+class TestHostileSources:
+    """Bounded work and clean errors whatever the source: no RecursionError, no raw escape sequences."""
+
+    def test_deep_parentheses_are_an_error_at_the_paren(self) -> None:
+        with pytest.raises(AsmError) as info:
+            assemble("ld #" + "(" * 110 + "1" + ")" * 110, filename="t.asm")
+        assert "nested more than 32 deep" in info.value.message and (info.value.line, info.value.column) == (1, 37)
+        assert assemble("ld #" + "(" * 32 + "1" + ")" * 32) == Program.of((0, 0, 0, 1))
+
+    def test_deep_calls_are_an_error(self) -> None:
+        with pytest.raises(AsmError, match="nested more than 32 deep"):
+            assemble("ld #" + "htons(" * 40 + "1" + ")" * 40)
+
+    @pytest.mark.parametrize("op", ["+", "|", "&", ">>"])
+    def test_long_chains_need_no_recursion(self, op: str) -> None:
+        program = assemble("ld #" + op.join(["1"] * 1000))
+        assert len(program) == 1
+
+    def test_chain_steps_must_fit(self) -> None:
+        with pytest.raises(AsmError, match="out of range") as info:
+            assemble("ld #0xffffffff + 1 + 0")
+        assert info.value.column == 16  # the first '+', whose result overflows
+
+    def test_long_lines_and_many_tokens(self) -> None:
+        with pytest.raises(AsmError, match="longer than 4096 characters") as info:
+            assemble("ret #0 ; " + "x" * 5000)
+        assert info.value.column == 4097 and info.value.source_line == ""
+        with pytest.raises(AsmError, match="more than 131072 tokens"):
+            assemble("ld #1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1\n" * 4000)
+
+    def test_control_characters_never_reach_the_message(self) -> None:
+        with pytest.raises(AsmError) as info:
+            assemble("\tld [16\x1b]2;x\x07]\u202e", filename="a\x1bb.asm")
+        text = str(info.value)
+        assert all(c.isprintable() or c == "\n" for c in text)
+        assert text.splitlines()[0] == "a␛b.asm:1:8: error: unexpected character '\\x1b'"
+        assert text.splitlines()[1] == "     ld [16␛]2;x␇]\ufffd"
+        assert text.splitlines()[2].index("^") == text.splitlines()[1].index("␛")
+
+    def test_huge_numbers_are_quoted_short(self) -> None:
+        with pytest.raises(AsmError) as info:
+            assemble("ld #" + "9" * 4090)
+        assert len(info.value.message) < 100

@@ -12,7 +12,7 @@ from ringfence.bpf.gen import context
 def test_generated_source_is_straight_line() -> None:
     checked = check(assemble("ld [socket.family]\n jeq #AF_INET, ok\n ret DENY\nok: ret ALLOW"))
     assert source(checked.program) == (
-        "def _filter(ctx, _unpack=_unpack, _shift=_shift):\n"
+        "def _filter(ctx, _unpack=_unpack):\n"
         "    w = _unpack(ctx)\n"
         "    A = X = 0\n"
         "    A = w[4]\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -187,7 +188,7 @@ class TestEmu:
 
     def test_pdu_size_follows_profile_unless_given(self, capsys: pytest.CaptureFixture[str]) -> None:
         allow_all = str(CORPUS / "liburing_allow_all.asm")
-        ringfence("emu", allow_all, "--field", "opcode=CONNECT", "--profile", "7.1", "--json")
+        ringfence("emu", allow_all, "--field", "opcode=CONNECT", "--kernel", "7.1", "--json")
         assert bytes.fromhex(json.loads(capsys.readouterr().out)["ctx"])[10] == 0
         ringfence("emu", allow_all, "--field", "opcode=SOCKET", "--field", "pdu_size=7", "--json")
         assert bytes.fromhex(json.loads(capsys.readouterr().out)["ctx"])[10] == 7
@@ -210,3 +211,103 @@ class TestEmu:
         path.write_text("ldh [0]\nret a\n")
         assert ringfence("emu", str(path)) == 3
         assert "not-whitelisted" in capsys.readouterr().err
+
+
+class TestHostileInput:
+    """Inputs other people wrote: special files, huge files, escape sequences, out-of-range fields."""
+
+    @pytest.mark.parametrize("command", MINE)
+    def test_special_files_are_usage_errors_without_blocking(self, command: str, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo)
+        for path in ("/dev/zero", str(fifo), str(tmp_path), str(tmp_path / "missing")):
+            assert ringfence(command, path) == 2, path
+            err = capsys.readouterr().err
+            assert err.startswith(f"ringfence {command}: cannot read ") and "Traceback" not in err
+
+    def test_unreadable_file_is_a_usage_error(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / "secret.asm"
+        path.write_text("ret #0\n")
+        path.chmod(0)
+        if os.access(path, os.R_OK):
+            pytest.skip("running as a user that reads any file")
+        assert ringfence("check", str(path)) == 2
+
+    @pytest.mark.parametrize(("suffix", "size", "message"), [
+        (".bpf", 32 * 1024 + 8, "more than 32768 bytes"),
+        (".hex", 2**20 + 16, "more than 1048576 bytes"),
+        (".asm", 4 * 2**20 + 1, "more than 4194304 bytes"),
+    ])
+    def test_oversized_files_are_refused_quickly(self, tmp_path: Path, suffix: str, size: int, message: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / f"big{suffix}"
+        path.write_bytes(b"0" * size)
+        assert ringfence("check", str(path)) == 3
+        assert f"{path}: {message}" in capsys.readouterr().err
+
+    def test_oversized_stdin_is_refused(self, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+        stdin(monkeypatch, bytes(50 * 2**20))
+        assert ringfence("check", "-") == 3
+        assert "<stdin>: more than 32768 bytes" in capsys.readouterr().err
+
+    def test_decode_errors_name_file_and_offset(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / "x.hex"
+        path.write_text("0600000000000000\n06000000000000zz\n")
+        assert ringfence("disasm", str(path)) == 3
+        assert f"{path}: byte offset 31: 'z' is not a hex digit" in capsys.readouterr().err
+        path = tmp_path / "x.asm"
+        path.write_bytes(b"ret #0\n\xff\n")
+        assert ringfence("check", str(path)) == 3
+        assert f"{path}: byte offset 7: not UTF-8" in capsys.readouterr().err
+
+    def test_escape_sequences_never_reach_the_terminal(self, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / "evil\x1b[2J.asm"
+        path.write_text("ret #0\nld [16\x1b]0;title\x07]\n")
+        assert ringfence("check", str(path)) == 3
+        err = capsys.readouterr().err
+        assert "\x1b" not in err and "\x07" not in err and "evil␛[2J.asm:2:7:" in err and "␛]0;title␇" in err
+
+    @pytest.mark.parametrize(("field", "message"), [
+        ("connect.port=70000", "connect.port: 70000 does not fit in 2 bytes"),
+        ("connect.port=-1", "connect.port: -1 is negative"),
+        ("connect.v4_addr=4294967296", "connect.v4_addr: 4294967296 does not fit in 4 bytes"),
+        ("connect.v4_addr=::1", "holds IPv4"),
+        ("connect.v6_addr=1.2.3.4", "holds IPv6"),
+        ("connect.v6_addr=nonsense:", "is not an IPv6 address"),
+        ("opcode=-1", "opcode: -1 is negative"),
+        ("opcode=256", "opcode: 256 does not fit in 1 byte"),
+        ("user_data=18446744073709551616", "user_data: 18446744073709551616 does not fit in 8 bytes"),
+        ("socket.family=-1", "socket.family: -1 is negative"),
+        ("opcode=FROB", "opcode: unknown constant 'FROB'"),
+        ("open.flags=O_CREAT|", "open.flags: empty term"),
+    ])
+    def test_emu_fields_are_validated(self, field: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+        assert ringfence("emu", str(INET_ONLY), "--field", field) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+
+    def test_kernel_option_and_deprecated_profile(self, capsys: pytest.CaptureFixture[str]) -> None:
+        allow_all = str(CORPUS / "liburing_allow_all.asm")
+        assert ringfence("emu", allow_all, "--field", "opcode=CONNECT", "--kernel", "7.1", "--json") == 0
+        assert bytes.fromhex(json.loads(capsys.readouterr().out)["ctx"])[10] == 0
+        assert ringfence("emu", allow_all, "--field", "opcode=CONNECT", "--profile", "7.2", "--json") == 0
+        captured = capsys.readouterr()
+        assert bytes.fromhex(json.loads(captured.out)["ctx"])[10] == 24 and "deprecated" in captured.err
+        with pytest.raises(SystemExit):
+            ringfence("emu", "--help")
+        assert "--profile" not in capsys.readouterr().out
+
+    def test_seccomp_target(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / "sandbox.asm"
+        path.write_text("ld [nr]\n jeq #__NR_io_uring_setup, deny\n ret #SECCOMP_RET_ALLOW\n"
+                        "deny: ret #SECCOMP_RET_ERRNO|1\n")
+        assert ringfence("check", str(path)) == 3  # [nr] is no io_uring field
+        capsys.readouterr()
+        assert ringfence("check", str(path), "--target", "seccomp") == 0
+        assert ringfence("emu", str(path), "--target", "seccomp", "--field", "nr=425", "--expect", "deny") == 0
+        assert "verdict: deny (SECCOMP_RET_ERRNO|1)" in capsys.readouterr().out
+        assert ringfence("emu", str(path), "--target", "seccomp", "--field", "args.0=-1") == 2
+        assert ringfence("asm", str(path), "--target", "seccomp") == 0

@@ -125,7 +125,11 @@ def connect_payload(family: int, port: int = 0, addr: bytes = b"") -> bytes:
 
 
 def parse_constant(value: int | str) -> int:
-    """A number from an int, ``"0x10"``, a constant name, or an ``|``-joined mix: ``"O_CREAT|O_RDWR"``."""
+    """A number from an int, ``"0x10"``, a constant name, or an ``|``-joined mix: ``"O_CREAT|O_RDWR"``.
+
+    Raises :class:`ValueError` naming the term it cannot read. Negative numbers parse (callers that
+    model raw system-call arguments need them); :func:`ctx_from_fields` refuses them.
+    """
     if isinstance(value, int):
         return value
     text = value.strip()
@@ -138,9 +142,39 @@ def parse_constant(value: int | str) -> int:
             total |= SqeOp[part.upper().removeprefix("IORING_OP_")]
         elif part.upper().startswith("IOSQE_"):
             total |= sqe_flags(part)
+        elif not part:
+            raise ValueError(f"empty term in {text!r}" if text else "empty value")
         else:
-            total |= int(part, 0)
+            try:
+                total |= int(part, 0)
+            except ValueError:
+                raise ValueError(f"unknown constant {part!r} (not a number or a known name)") from None
     return total
+
+
+def _field_number(f: CtxField, raw: int | str) -> int:
+    """``raw`` as a value of field ``f``: not negative, and fitting in the field's size."""
+    value = parse_constant(raw)
+    if value < 0:
+        raise ValueError(f"{value} is negative")
+    top = (1 << (8 * f.size)) - 1
+    if value > top:
+        raise ValueError(f"{value} does not fit in {f.size} byte{'s' if f.size > 1 else ''} (at most {top})")
+    return value
+
+
+def _address(f: CtxField, raw: int | str) -> bytes:
+    """An address field: a literal address of the field's family, or a number that fits."""
+    if isinstance(raw, str) and not raw.strip().isdigit() and ("." in raw or ":" in raw):
+        version = 4 if f.size == 4 else 6
+        try:
+            address = ipaddress.ip_address(raw.strip())
+        except ValueError:
+            raise ValueError(f"{raw.strip()!r} is not an IPv{version} address") from None
+        if address.version != version:
+            raise ValueError(f"{raw.strip()!r} is an IPv{address.version} address; this field holds IPv{version}")
+        return address.packed
+    return _field_number(f, raw).to_bytes(f.size, "big")
 
 
 def ctx_from_fields(fields: Mapping[str, int | str]) -> BpfCtx:
@@ -149,6 +183,7 @@ def ctx_from_fields(fields: Mapping[str, int | str]) -> BpfCtx:
     Values may be numbers, constant names (``AF_INET``, ``O_CREAT|O_RDWR``, ``IOSQE_ASYNC``), and for
     ``connect.v4_addr``/``connect.v6_addr`` an address string. ``pdu_size`` is not derived from the opcode:
     it is whatever the caller says (a kernel fills it per its profile; see :mod:`ringfence.abi.profiles`).
+    Every value must fit its field and not be negative; a :class:`ValueError` names the field.
     """
     unknown = set(fields) - set(FIELDS_BY_NAME)
     if unknown:
@@ -158,22 +193,22 @@ def ctx_from_fields(fields: Mapping[str, int | str]) -> BpfCtx:
     if len(members) > 1:
         raise ValueError(f"fields of different union members given: {', '.join(sorted(m or '' for m in members))}")
     payload = bytearray(PAYLOAD_SIZE)
+    head: dict[str, int] = {}
     for name, raw in fields.items():
         f = FIELDS_BY_NAME[name]
-        if f.member is None:
-            continue
+        try:
+            if f.member is None:
+                head[name] = _field_number(f, raw)
+                continue
+            if name in ("connect.v4_addr", "connect.v6_addr"):
+                data = _address(f, raw)
+            elif f.network_order:
+                data = _field_number(f, raw).to_bytes(f.size, "big")
+            else:
+                data = _field_number(f, raw).to_bytes(f.size, "little")
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
         rel = f.offset - PAYLOAD_OFFSET
-        if name in ("connect.v4_addr", "connect.v6_addr") and isinstance(raw, str) and not raw.strip().isdigit():
-            data = ipaddress.ip_address(raw.strip()).packed
-        elif f.network_order:
-            data = parse_constant(raw).to_bytes(f.size, "big")
-        else:
-            data = (parse_constant(raw) & ((1 << (8 * f.size)) - 1)).to_bytes(f.size, "little")
         payload[rel:rel + len(data)] = data
-    return BpfCtx(
-        user_data=parse_constant(fields.get("user_data", 0)),
-        opcode=parse_constant(fields.get("opcode", 0)),
-        sqe_flags=parse_constant(fields.get("sqe_flags", 0)),
-        pdu_size=parse_constant(fields.get("pdu_size", 0)),
-        payload=bytes(payload),
-    )
+    return BpfCtx(user_data=head.get("user_data", 0), opcode=head.get("opcode", 0),
+                  sqe_flags=head.get("sqe_flags", 0), pdu_size=head.get("pdu_size", 0), payload=bytes(payload))

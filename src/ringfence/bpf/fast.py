@@ -13,62 +13,107 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+from ringfence.bpf.cfg import Cfg
 from ringfence.bpf.insn import (
-    ADD,
     ALU,
-    AND,
     CTX_LOAD,
-    DIV,
     IMM,
-    JA,
-    JEQ,
-    JGE,
-    JGT,
-    JMP,
-    JSET,
     LD,
     LDX,
-    LSH,
     MEM,
     MISC,
-    MOD,
-    MUL,
-    NEG,
-    OR,
-    RET,
-    RSH,
     ST,
     STX,
-    SUB,
     TAX,
     TXA,
-    XOR,
     A,
     Instruction,
     Program,
     X,
 )
-from ringfence.bpf.semantics import CTX_WORDS, DIV_BY_ZERO_RESULT, U32, shift_amount
+from ringfence.bpf.semantics import ALU as ALU_RULES
+from ringfence.bpf.semantics import DIV_BY_ZERO_RESULT, U32
+from ringfence.bpf.semantics import JUMPS as JUMP_RULES
+from ringfence.bpf.target import IOURING, Target
 
 _lit: Final = int.__repr__  # the decimal text of an int, whatever subclass it is
 _M: Final = _lit(U32)
-_CMP: Final = {JEQ: "A == {}", JGT: "A > {}", JGE: "A >= {}", JSET: "A & {}"}
-_NOT_CMP: Final = {JEQ: "A != {}", JGT: "A <= {}", JGE: "A < {}", JSET: "not A & {}"}
-_ALU: Final = {ADD: f"A = (A + {{}}) & {_M}", SUB: f"A = (A - {{}}) & {_M}", MUL: f"A = (A * {{}}) & {_M}",
-               OR: "A |= {}", AND: "A &= {}", XOR: "A ^= {}", DIV: "A //= {}", MOD: "A %= {}"}
+
+
+class SourceAlgebra:
+    """Python expression text over the locals ``A`` and ``X``: the fast path's :class:`~.semantics.Algebra`.
+
+    Every result is parenthesised; constant subexpressions (``3 & 31``) are folded by Python's compiler.
+    """
+
+    __slots__ = ()
+
+    def const(self, k: int) -> str:
+        return _lit(k)
+
+    def add(self, a: str, b: str) -> str:
+        return f"(({a} + {b}) & {_M})"
+
+    def sub(self, a: str, b: str) -> str:
+        return f"(({a} - {b}) & {_M})"
+
+    def mul(self, a: str, b: str) -> str:
+        return f"(({a} * {b}) & {_M})"
+
+    def udiv(self, a: str, b: str) -> str:
+        return f"({a} // {b})"
+
+    def urem(self, a: str, b: str) -> str:
+        return f"({a} % {b})"
+
+    def or_(self, a: str, b: str) -> str:
+        return f"({a} | {b})"
+
+    def and_(self, a: str, b: str) -> str:
+        return f"({a} & {b})"
+
+    def xor(self, a: str, b: str) -> str:
+        return f"({a} ^ {b})"
+
+    def lsh(self, a: str, b: str) -> str:
+        return f"(({a} << {b}) & {_M})"
+
+    def rsh(self, a: str, b: str) -> str:
+        return f"({a} >> {b})"
+
+    def neg(self, a: str) -> str:
+        return f"(-{a} & {_M})"
+
+    def eq(self, a: str, b: str) -> str:
+        return f"{a} == {b}"
+
+    def ugt(self, a: str, b: str) -> str:
+        return f"{a} > {b}"
+
+    def uge(self, a: str, b: str) -> str:
+        return f"{a} >= {b}"
+
+    def test(self, a: str, b: str) -> str:
+        return f"{a} & {b}"
+
+
+SOURCE: Final = SourceAlgebra()
+
+
+def _operand(ins: Instruction) -> str:
+    return "X" if ins.src == X else _lit(ins.k)
 
 
 def _statement(ins: Instruction) -> list[str]:
     """Python statements for one non-control instruction (after the kernel's rewrites)."""
-    code, k = ins.code, ins.k
-    cls = code & 0x07
+    code, k, cls = ins.code, ins.k, ins.cls
     if code == CTX_LOAD:
         return [f"A = w[{_lit(k >> 2)}]"]
     if cls in (LD, LDX):
         reg = "A" if cls == LD else "X"
-        if code & 0xE0 == IMM:
+        if ins.mode == IMM:
             return [f"{reg} = {_lit(k)}"]
-        if code & 0xE0 == MEM:
+        if ins.mode == MEM:
             return [f"{reg} = m{_lit(k)}"]
     if cls in (ST, STX):
         return [f"m{_lit(k)} = {'A' if cls == ST else 'X'}"]
@@ -76,44 +121,29 @@ def _statement(ins: Instruction) -> list[str]:
         return ["X = A"]
     if code == MISC | TXA:
         return ["A = X"]
-    if cls == ALU:
-        op = code & 0xF0
-        if op == NEG:
-            return [f"A = -A & {_M}"]
-        if op in (LSH, RSH):
-            amount = "_shift(X)" if code & X else _lit(shift_amount(k))
-            return [f"A = (A << {amount}) & {_M}" if op == LSH else f"A >>= {amount}"]
-        if op in _ALU:
-            if not code & X:
-                return [_ALU[op].format(_lit(k))]
-            guard = [f"if not X: return {_lit(DIV_BY_ZERO_RESULT)}"] if op in (DIV, MOD) else []
-            return [*guard, _ALU[op].format("X")]
+    rule = ALU_RULES.get(ins.op) if cls == ALU else None
+    if rule is not None:
+        guard = [f"if not X: return {_lit(DIV_BY_ZERO_RESULT)}"] if rule.divides and ins.src == X else []
+        return [*guard, f"A = {rule.apply(SOURCE, 'A', _operand(ins))}"]
     raise AssertionError(f"code {code:#x} cannot occur in a checked program")
 
 
 def _condition(ins: Instruction, negate: bool = False) -> str:
-    return (_NOT_CMP if negate else _CMP)[ins.code & 0xF0].format("X" if ins.code & X else _lit(ins.k))
+    text = JUMP_RULES[ins.op].holds(SOURCE, "A", _operand(ins))
+    return f"not ({text})" if negate else text
 
 
-def _is_cond(ins: Instruction) -> bool:
-    return ins.code & 0x07 == JMP and ins.code != JMP | JA
-
-
-def _tree_sizes(insns: tuple[Instruction, ...], cap: int) -> list[int]:
-    """Lines the tree expansion emits from each pc, capped at ``cap``."""
-    n = len(insns)
-    size = [0] * (n + 1)
-    for pc in range(n - 1, -1, -1):
-        ins = insns[pc]
-        if ins.code & 0x07 == RET:
-            s = 1
-        elif ins.code == JMP | JA:
-            s = size[pc + 1 + ins.k]
-        elif _is_cond(ins):
-            t, f = pc + 1 + ins.jt, pc + 1 + ins.jf
-            s = size[t] if t == f else 1 + size[t] + size[f]
+def _tree_sizes(insns: tuple[Instruction, ...], cfg: Cfg, cap: int) -> list[int]:
+    """Lines the tree expansion emits from each pc, capped at ``cap`` (successors come later: one backward pass)."""
+    size = [0] * (len(insns) + 1)
+    for pc in range(len(insns) - 1, -1, -1):
+        succ = cfg.successors[pc]
+        if not succ:
+            s = 1                                           # return
+        elif insns[pc].is_jump:
+            s = len(succ) - 1 + sum(size[t] for t in succ)  # ja: the target's; a branch: one "if" line more
         else:
-            s = 2 + size[pc + 1]
+            s = 2 + size[succ[0]]
         size[pc] = min(s, cap)
     return size
 
@@ -125,12 +155,12 @@ def _tree(insns: tuple[Instruction, ...], size: list[int]) -> list[str]:
         pad = "    " * depth
         while True:
             ins = insns[pc]
-            if ins.code & 0x07 == RET:
-                out.append(pad + ("return A" if ins.code & 0x18 == A else f"return {_lit(ins.k)}"))
+            if ins.is_return:
+                out.append(pad + ("return A" if ins.src == A else f"return {_lit(ins.k)}"))
                 return
-            if ins.code == JMP | JA:
+            if ins.is_ja:
                 pc += 1 + ins.k
-            elif _is_cond(ins):
+            elif ins.is_conditional_jump:
                 t, f = pc + 1 + ins.jt, pc + 1 + ins.jf
                 if t != f:
                     if size[t] <= size[f]:
@@ -149,25 +179,19 @@ def _tree(insns: tuple[Instruction, ...], size: list[int]) -> list[str]:
     return out
 
 
-def _blocks(insns: tuple[Instruction, ...]) -> list[str]:
+def _blocks(insns: tuple[Instruction, ...], cfg: Cfg) -> list[str]:
     """Fallback for DAGs whose tree is too large: basic blocks in order, each guarded by its number."""
-    n = len(insns)
-    leaders = {0}
-    for pc, ins in enumerate(insns):
-        if ins.code == JMP | JA or _is_cond(ins):
-            leaders.update(t for t in ins.targets(pc))
-            leaders.add(pc + 1)
-    leaders = {pc for pc in leaders if pc < n}
+    leaders = cfg.leaders
     out = ["    b = 0"]
     for pc, ins in enumerate(insns):
         if pc in leaders:
             out.append(f"    if b == {_lit(pc)}:")
         pad = "        "
-        if ins.code & 0x07 == RET:
-            out.append(pad + ("return A" if ins.code & 0x18 == A else f"return {_lit(ins.k)}"))
-        elif ins.code == JMP | JA:
+        if ins.is_return:
+            out.append(pad + ("return A" if ins.src == A else f"return {_lit(ins.k)}"))
+        elif ins.is_ja:
             out.append(f"{pad}b = {_lit(pc + 1 + ins.k)}")
-        elif _is_cond(ins):
+        elif ins.is_conditional_jump:
             out.append(f"{pad}b = {_lit(pc + 1 + ins.jt)} if {_condition(ins)} else {_lit(pc + 1 + ins.jf)}")
         else:
             out.extend(pad + line for line in _statement(ins))
@@ -180,9 +204,10 @@ def source(program: Program, *, budget: int | None = None) -> str:
     """The Python text :func:`compile_program` compiles (exposed for tests and curiosity)."""
     insns = program.instructions
     budget = 4000 + 4 * len(insns) if budget is None else budget
-    size = _tree_sizes(insns, budget + 1)
-    body = _tree(insns, size) if size[0] <= budget else _blocks(insns)
-    head = ["def _filter(ctx, _unpack=_unpack, _shift=_shift):"]  # defaults: fast local lookups
+    cfg = Cfg.of(insns)
+    size = _tree_sizes(insns, cfg, budget + 1)
+    body = _tree(insns, size) if size[0] <= budget else _blocks(insns, cfg)
+    head = ["def _filter(ctx, _unpack=_unpack):"]  # a default: a fast local lookup
     if any(i.code == CTX_LOAD for i in insns):
         head.append("    w = _unpack(ctx)")
     else:
@@ -194,9 +219,11 @@ def source(program: Program, *, budget: int | None = None) -> str:
     return "\n".join(head + body) + "\n"
 
 
-def compile_program(program: Program, *, budget: int | None = None) -> Callable[[bytes], int]:
-    """A function ``ctx -> return value`` equivalent to interpreting ``program`` (a checked, rewritten one)."""
-    namespace: dict[str, object] = {"_unpack": CTX_WORDS.unpack, "_shift": shift_amount}
+def compile_program(program: Program, *, budget: int | None = None,
+                    target: Target = IOURING) -> Callable[[bytes], int]:
+    """A function ``ctx -> return value`` equivalent to interpreting ``program`` (a checked, rewritten one)
+    over ``target``'s context (the function refuses a context of any other size with ``struct.error``)."""
+    namespace: dict[str, object] = {"_unpack": target.words.unpack}
     exec(compile(source(program, budget=budget), "<ringfence.bpf.fast>", "exec"), namespace)
     fn = namespace["_filter"]
     assert callable(fn)

@@ -1,18 +1,28 @@
 """Programs as files: raw ``sock_filter`` bytes, hex text, assembler source, C and Python arrays.
 
-Used by the command line and by anything else that reads programs from disk.
+Used by the command line and by anything else that reads programs from disk. Input is untrusted:
+only regular files (or standard input) are read, never more than the largest input that could hold a
+program of 4096 instructions in its format (:data:`MAX_INPUT_BYTES`, generous for text), and every
+decoding error names the file and the byte offset. File names in messages are made printable.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 import string
 import sys
+from collections.abc import Mapping
 from pathlib import PurePath
-from typing import Final, Literal
+from types import MappingProxyType
+from typing import BinaryIO, Final, Literal
 
 from ringfence.bpf.asm import assemble
-from ringfence.bpf.insn import Program
+from ringfence.bpf.insn import MAXINSNS, Program
+from ringfence.bpf.printable import printable, shorten
+from ringfence.bpf.target import IOURING, Target
 from ringfence.errors import DecodeError
 
 InputFormat = Literal["asm", "raw", "hex"]
@@ -21,15 +31,48 @@ _EXTENSIONS: Final[dict[str, InputFormat]] = {
     ".asm": "asm", ".s": "asm", ".bpf": "raw", ".bin": "raw", ".raw": "raw", ".hex": "hex",
 }
 _HEX_TEXT: Final = frozenset(string.hexdigits + string.whitespace + ",x")
+_RECORD: Final = 8
+
+#: Largest input read per format: 4096 instructions of 8 bytes raw; for text, room for 4096 generously
+#: commented lines (hex at up to 256 characters per instruction, assembler at up to 1 KiB).
+MAX_INPUT_BYTES: Final[Mapping[str, int]] = MappingProxyType({
+    "raw": MAXINSNS * _RECORD, "hex": MAXINSNS * 256, "asm": MAXINSNS * 1024,
+})
 
 
-def parse_hex(text: str) -> bytes:
-    """Hex digits in any layout: whitespace or commas between groups, optional ``0x`` per group."""
-    groups = [g.removeprefix("0x").removeprefix("0X") for g in re.split(r"[\s,]+", text.strip()) if g]
-    digits = "".join(groups)
-    if len(digits) % 2 or not all(c in string.hexdigits for c in digits):
-        raise DecodeError("hex input must be an even number of hex digits")
-    return bytes.fromhex(digits)
+def _where(filename: str, offset: int) -> str:
+    return f"{printable(filename)}: byte offset {offset}"
+
+
+def parse_hex(text: str, *, filename: str = "<input>") -> bytes:
+    """Hex digits in any layout: whitespace or commas between groups, optional ``0x`` per group.
+
+    A :class:`DecodeError` names the byte offset (in the UTF-8 text) of the first bad character.
+    """
+    digits: list[str] = []
+    for match in re.finditer(r"[^\s,]+", text):
+        group, start = match.group(), match.start()
+        if group[:2] in ("0x", "0X"):
+            group, start = group[2:], start + 2
+        for i, char in enumerate(group):
+            if char not in string.hexdigits:
+                offset = len(text[:start + i].encode())
+                raise DecodeError(f"{_where(filename, offset)}: {shorten(char)!r} is not a hex digit")
+        digits.append(group)
+    joined = "".join(digits)
+    if len(joined) % 2:
+        raise DecodeError(f"{printable(filename)}: an odd number of hex digits ({len(joined)}); "
+                          "each byte takes two")
+    return bytes.fromhex(joined)
+
+
+def decode_raw(data: bytes, *, filename: str = "<input>") -> Program:
+    """Native-endian ``sock_filter`` records; a partial record at the end is an error naming its offset."""
+    extra = len(data) % _RECORD
+    if extra:
+        raise DecodeError(f"{_where(filename, len(data) - extra)}: {len(data)} bytes is not a whole number of "
+                          f"8-byte instructions ({extra} byte{'s' if extra > 1 else ''} left over)")
+    return Program.from_bytes(data)
 
 
 def to_hex(program: Program) -> str:
@@ -56,7 +99,7 @@ def detect(name: str | None, data: bytes, allowed: tuple[InputFormat, ...] = ("a
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return "raw"
+        return "raw" if "raw" in allowed else allowed[0]
     if "hex" in allowed and text.strip() and set(text) <= _HEX_TEXT and _whole_records(text):
         return "hex"
     if "asm" in allowed and all(c.isprintable() or c in "\t\r\n" for c in text):
@@ -66,35 +109,77 @@ def detect(name: str | None, data: bytes, allowed: tuple[InputFormat, ...] = ("a
 
 def _whole_records(text: str) -> bool:
     try:
-        return len(parse_hex(text)) % 8 == 0
+        return len(parse_hex(text)) % _RECORD == 0
     except DecodeError:
         return False
 
 
-def load(data: bytes, kind: InputFormat, *, filename: str = "<input>") -> Program:
+def load(data: bytes, kind: InputFormat, *, filename: str = "<input>", target: Target = IOURING) -> Program:
     """Decode ``data`` as ``kind``; raises :class:`DecodeError` or :class:`AsmError`."""
+    limit = MAX_INPUT_BYTES[kind]
+    if len(data) > limit:
+        raise DecodeError(f"{printable(filename)}: more than {limit} bytes, larger than any {kind} program of "
+                          f"{MAXINSNS} instructions")
     if kind == "raw":
-        return Program.from_bytes(data)
+        return decode_raw(data, filename=filename)
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DecodeError(f"{filename}: not UTF-8 text; use raw input for binary programs") from None
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"{_where(filename, exc.start)}: not UTF-8 text; use raw input for binary programs") \
+            from None
     if kind == "hex":
-        return Program.from_bytes(parse_hex(text))
-    return assemble(text, filename=filename)
+        data = parse_hex(text, filename=filename)
+        if len(data) % _RECORD:
+            raise DecodeError(f"{printable(filename)}: the hex gives {len(data)} bytes, not a whole number of "
+                              "8-byte instructions")
+        return Program.from_bytes(data)
+    return assemble(text, filename=filename, target=target)
 
 
-def read_path(path: str) -> bytes:
-    """The bytes of ``path``; ``-`` is standard input. ``OSError`` propagates."""
+def _read_capped(stream: BinaryIO | int, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes (one more than allowed, so that "too large" is detectable)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = os.read(stream, limit + 1 - size) if isinstance(stream, int) else stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+_KINDS: Final = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                 (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def read_path(path: str, limit: int = max(MAX_INPUT_BYTES.values())) -> bytes:
+    """The bytes of ``path`` (``-`` is standard input), at most ``limit + 1`` of them.
+
+    Only regular files are read; anything else (a FIFO, ``/dev/zero``, a directory) raises an
+    :class:`OSError` without blocking, as does a file that cannot be opened.
+    """
     if path == "-":
-        return sys.stdin.buffer.read()
-    with open(path, "rb") as f:
-        return f.read()
+        return _read_capped(sys.stdin.buffer, limit)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            what = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+            raise OSError(errno.EINVAL, f"{what}, not a regular file", path)
+        return _read_capped(fd, limit)
+    finally:
+        os.close(fd)
 
 
-def read_program(path: str, kind: InputFormat | None = None,
-                 allowed: tuple[InputFormat, ...] = INPUT_FORMATS) -> Program:
-    """Read and decode a program file; the format is ``kind`` or detected (:func:`detect`)."""
-    data = read_path(path)
-    name = None if path == "-" else path
-    return load(data, kind or detect(name, data, allowed), filename=name or "<stdin>")
+def read_program(path: str, kind: InputFormat | None = None, allowed: tuple[InputFormat, ...] = INPUT_FORMATS,
+                 *, target: Target = IOURING) -> Program:
+    """Read and decode a program file; the format is ``kind`` or detected (:func:`detect`).
+
+    ``OSError`` (cannot open, not a regular file) is the caller's usage error; :class:`DecodeError` and
+    :class:`~ringfence.errors.AsmError` are invalid content, with the file and the position.
+    """
+    limit = MAX_INPUT_BYTES[kind] if kind else max(MAX_INPUT_BYTES[k] for k in allowed)
+    data = read_path(path, limit)
+    name = "<stdin>" if path == "-" else path
+    return load(data, kind or detect(None if path == "-" else path, data, allowed), filename=name, target=target)

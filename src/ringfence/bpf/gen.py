@@ -8,9 +8,10 @@ builds, including scratch-memory flow, and fills unused fields with noise, which
 
 from __future__ import annotations
 
+import operator
 import random
 
-from ringfence.abi.layout import BPF_CTX_SIZE
+from ringfence.bpf.cfg import Flow, targets
 from ringfence.bpf.insn import (
     ABS,
     ADD,
@@ -49,6 +50,7 @@ from ringfence.bpf.insn import (
     W,
     X,
 )
+from ringfence.bpf.target import IOURING, Target
 
 _FULL = (1 << MEMWORDS) - 1
 _ALU_OPS = (ADD, SUB, MUL, DIV, OR, AND, LSH, RSH, XOR)
@@ -72,14 +74,14 @@ def _noise(rng: random.Random, used: int) -> int:
     return used if rng.random() < 0.8 else rng.getrandbits(8)
 
 
-def valid_program(rng: random.Random, max_len: int = 24) -> Program:
-    """A random program the kernel accepts as an io_uring filter (every rule of spec §5.5)."""
+def valid_program(rng: random.Random, max_len: int = 24, target: Target = IOURING) -> Program:
+    """A random program the kernel accepts as a ``target`` filter (every rule of spec §5.5)."""
     n = rng.randint(1, max_len)
-    masks = [_FULL] * n
-    valid = 0
+    flow: Flow[int] = Flow(n, 0, operator.and_)  # slots written, as the kernel's scratch check counts them
     out: list[Instruction] = []
     for pc in range(n):
-        valid &= masks[pc]
+        known = flow.at(pc)
+        valid = _FULL if known is None else known
         room = n - pc - 2  # largest jump offset that stays before the final return
         if pc == n - 1:
             out.append(Instruction(RET | K, _noise(rng, 0), _noise(rng, 0), _k(rng)) if rng.random() < 0.7
@@ -89,7 +91,7 @@ def valid_program(rng: random.Random, max_len: int = 24) -> Program:
         noise_jt, noise_jf = _noise(rng, 0), _noise(rng, 0)
         readable = [k for k in range(MEMWORDS) if valid >> k & 1]
         if kind <= 2:
-            out.append(Instruction(LD | W | ABS, noise_jt, noise_jf, 4 * rng.randrange(BPF_CTX_SIZE // 4)))
+            out.append(Instruction(LD | W | ABS, noise_jt, noise_jf, 4 * rng.randrange(target.ctx_size // 4)))
         elif kind == 3:
             code = rng.choice((LD | IMM, LDX | IMM, LD | W | LEN, LDX | W | LEN, MISC | TAX, MISC | TXA))
             k = _k(rng) if code in (LD | IMM, LDX | IMM) else _noise(rng, 0)
@@ -97,7 +99,6 @@ def valid_program(rng: random.Random, max_len: int = 24) -> Program:
         elif kind == 4:
             slot = rng.randrange(MEMWORDS)
             out.append(Instruction(rng.choice((ST, STX)), noise_jt, noise_jf, slot))
-            valid |= 1 << slot
         elif kind == 5 and readable:
             out.append(Instruction(rng.choice((LD | MEM, LDX | MEM)), noise_jt, noise_jf, rng.choice(readable)))
         elif kind in (5, 6, 7):
@@ -113,17 +114,16 @@ def valid_program(rng: random.Random, max_len: int = 24) -> Program:
         elif kind == 9 and room >= 0:
             k = rng.randint(0, room)
             out.append(Instruction(JMP | JA, noise_jt, noise_jf, k))
-            masks[pc + 1 + k] &= valid
-            valid = _FULL
         elif kind in (9, 10) and room >= 0:
             jt, jf = rng.randint(0, min(room, 255)), rng.randint(0, min(room, 255))
             src = rng.choice((K, X))
             out.append(Instruction(JMP | rng.choice(_JUMP_OPS) | src, jt, jf, _k(rng) if src == K else _noise(rng, 0)))
-            masks[pc + 1 + jt] &= valid
-            masks[pc + 1 + jf] &= valid
-            valid = _FULL
         else:
             out.append(Instruction(RET | K, noise_jt, noise_jf, _k(rng)))
+        ins = out[-1]
+        written = valid | 1 << ins.k if ins.code in (ST, STX) else valid
+        for dest in targets(ins, pc, returns_fall_through=True):
+            flow.send(dest, written)
     return Program(tuple(out))
 
 
@@ -136,7 +136,8 @@ def any_program(rng: random.Random, max_len: int = 24) -> Program:
                          for _ in range(rng.randint(0, max_len))))
 
 
-def context(rng: random.Random) -> bytes:
-    """A 40-byte context: random words, with the small values filters compare against mixed in."""
-    words = [rng.choice((0, 1, 2, 10, rng.getrandbits(8), rng.getrandbits(32))) for _ in range(BPF_CTX_SIZE // 4)]
+def context(rng: random.Random, target: Target = IOURING) -> bytes:
+    """A context for ``target`` (40 bytes on io_uring): random words, with the small values filters compare
+    against mixed in."""
+    words = [rng.choice((0, 1, 2, 10, rng.getrandbits(8), rng.getrandbits(32))) for _ in range(target.ctx_size // 4)]
     return b"".join(w.to_bytes(4, "little") for w in words)

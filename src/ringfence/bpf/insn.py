@@ -8,11 +8,10 @@ validity lives in :mod:`.check`. Any 16-bit code is representable so that every 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Final, Self, overload
 
-from ringfence.abi.layout import SockFilter
 from ringfence.errors import DecodeError
 
 # Instruction classes (bits 0-2).
@@ -77,12 +76,28 @@ _SOCK_FILTER: Final = struct.Struct("=HBBI")
 
 @dataclass(frozen=True, slots=True)
 class Instruction:
-    """One ``struct sock_filter``: raw fields plus decoded views. Equality is raw (byte) equality."""
+    """One ``struct sock_filter``: raw fields plus decoded views. Equality is raw (byte) equality.
+
+    The decoded views (``cls``, ``op``, ``src``, ``size``, ``mode`` and the jump predicates) are computed
+    once at construction, so the interpreter and the checkers read attributes instead of masking codes.
+    """
 
     code: int
     jt: int = 0
     jf: int = 0
     k: int = 0
+    cls: int = field(init=False, repr=False, compare=False)
+    size: int = field(init=False, repr=False, compare=False)
+    mode: int = field(init=False, repr=False, compare=False)
+    op: int = field(init=False, repr=False, compare=False)
+    src: int = field(init=False, repr=False, compare=False)
+    """K or X for ALU/JMP; K, X or A (bits 3-4) for RET."""
+    is_conditional_jump: bool = field(init=False, repr=False, compare=False)
+    """The kernel compares whole 16-bit codes, so a code above 0xff is never a jump."""
+    is_ja: bool = field(init=False, repr=False, compare=False)
+    is_jump: bool = field(init=False, repr=False, compare=False)
+    is_return: bool = field(init=False, repr=False, compare=False)
+    """Any RET-class code: control never continues after it."""
 
     def __post_init__(self) -> None:
         for name in ("code", "jt", "jf", "k"):  # exact ints only: IntEnum members become plain ints
@@ -92,45 +107,27 @@ class Instruction:
                     object.__setattr__(self, name, int.__index__(value))
                 except TypeError:
                     raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
-        if not 0 <= self.code <= 0xFFFF:
-            raise ValueError(f"code {self.code} does not fit in 16 bits")
+        code = self.code
+        if not 0 <= code <= 0xFFFF:
+            raise ValueError(f"code {code} does not fit in 16 bits")
         if not (0 <= self.jt <= 0xFF and 0 <= self.jf <= 0xFF):
             raise ValueError(f"jump offsets ({self.jt}, {self.jf}) do not fit in 8 bits")
         if not 0 <= self.k <= 0xFFFFFFFF:
             raise ValueError(f"k {self.k} does not fit in 32 bits")
-
-    @property
-    def cls(self) -> int:
-        return self.code & 0x07
-
-    @property
-    def size(self) -> int:
-        return self.code & 0x18
-
-    @property
-    def mode(self) -> int:
-        return self.code & 0xE0
-
-    @property
-    def op(self) -> int:
-        return self.code & 0xF0
-
-    @property
-    def src(self) -> int:
-        """K or X for ALU/JMP; K, X or A (bits 3-4) for RET."""
-        return self.code & (0x18 if self.cls == RET else 0x08)
-
-    @property
-    def is_conditional_jump(self) -> bool:
-        return self.code & 0xFF00 == 0 and self.cls == JMP and self.op in CONDITIONAL_JUMP_OPS
-
-    @property
-    def is_ja(self) -> bool:
-        return self.code == JMP | JA
-
-    @property
-    def is_jump(self) -> bool:
-        return self.is_ja or self.is_conditional_jump
+        cls = code & 0x07
+        op = code & 0xF0
+        conditional = code <= 0xFF and cls == JMP and op in CONDITIONAL_JUMP_OPS
+        ja = code == JMP | JA
+        put = object.__setattr__
+        put(self, "cls", cls)
+        put(self, "size", code & 0x18)
+        put(self, "mode", code & 0xE0)
+        put(self, "op", op)
+        put(self, "src", code & (0x18 if cls == RET else 0x08))
+        put(self, "is_conditional_jump", conditional)
+        put(self, "is_ja", ja)
+        put(self, "is_jump", ja or conditional)
+        put(self, "is_return", cls == RET)
 
     def targets(self, pc: int) -> tuple[int, ...]:
         """Indices this instruction can continue at (may lie outside the program); empty for a return."""
@@ -164,9 +161,6 @@ class Instruction:
 
     def same_meaning(self, other: Instruction) -> bool:
         return self.canonical() == other.canonical()
-
-    def to_sock_filter(self) -> SockFilter:
-        return SockFilter(self.code, self.jt, self.jf, self.k)
 
     def pack(self) -> bytes:
         return _SOCK_FILTER.pack(self.code, self.jt, self.jf, self.k)
@@ -210,18 +204,8 @@ class Program:
     def to_bytes(self) -> bytes:
         return b"".join(i.pack() for i in self.instructions)
 
-    @classmethod
-    def from_sock_filters(cls, filters: Iterable[SockFilter]) -> Self:
-        return cls(tuple(Instruction(f.code, f.jt, f.jf, f.k) for f in filters))
-
-    def to_sock_filters(self) -> tuple[SockFilter, ...]:
-        return tuple(i.to_sock_filter() for i in self.instructions)
-
     def jump_targets(self) -> frozenset[int]:
         """Indices inside the program that some jump lands on (like ``dis.findlabels``)."""
-        found: set[int] = set()
-        n = len(self.instructions)
-        for pc, insn in enumerate(self.instructions):
-            if insn.is_jump:
-                found.update(t for t in insn.targets(pc) if t < n)
-        return frozenset(found)
+        from ringfence.bpf.cfg import Cfg  # cfg sits above insn; the method is a convenience
+
+        return Cfg.of(self).jump_targets

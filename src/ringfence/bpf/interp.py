@@ -1,4 +1,4 @@
-"""The reference interpreter: one instruction at a time, over a checked program and a 40-byte context.
+"""The reference interpreter: one instruction at a time, over a checked program and its target's context.
 
 It runs the program *after* the kernel's rewrites (spec §5.5) with the semantics of spec §5.6 and is
 the oracle the compiled fast path (:mod:`.fast`) is tested against. :class:`Machine` is the step API a
@@ -7,45 +7,32 @@ debugger builds on (snapshots, restore); :func:`run` is the one-call form.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NoReturn
 
 from ringfence.bpf.check import CheckedProgram
 from ringfence.bpf.insn import (
-    ADD,
     ALU,
-    AND,
     CTX_LOAD,
-    DIV,
     IMM,
-    JA,
-    JEQ,
-    JGE,
-    JGT,
     JMP,
-    JSET,
     LD,
     LDX,
-    LSH,
     MEMWORDS,
     MISC,
-    MOD,
-    MUL,
-    NEG,
-    OR,
     RET,
-    RSH,
     ST,
     STX,
-    SUB,
     TAX,
     TXA,
-    XOR,
     A,
     Instruction,
     X,
 )
-from ringfence.bpf.semantics import CTX_WORDS, DIV_BY_ZERO_RESULT, U32, shift_amount
+from ringfence.bpf.semantics import ALU as ALU_RULES
+from ringfence.bpf.semantics import DIV_BY_ZERO_RESULT, INT
+from ringfence.bpf.semantics import JUMPS as JUMP_RULES
+from ringfence.bpf.target import Verdict
 from ringfence.bpf.text import render_line
 
 
@@ -63,13 +50,15 @@ class TraceStep:
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """Verdict of one run. ``reads`` are the context offsets loaded, in order."""
+    """Verdict of one run. ``reads`` are the context offsets loaded, in order; ``verdict`` is what the
+    value means on the program's target (``allowed`` is its short form)."""
 
     allowed: bool
     value: int
     steps: int
     reads: tuple[int, ...]
     trace: tuple[TraceStep, ...] | None = None
+    verdict: Verdict | None = field(default=None, compare=False)  # derived from value and target
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +81,11 @@ class Machine:
     def __init__(self, checked: CheckedProgram, ctx: bytes) -> None:
         if not isinstance(checked, CheckedProgram):
             raise TypeError("the interpreter runs only programs made by ringfence.bpf.check()")
-        if len(ctx) != CTX_WORDS.size:
-            raise ValueError(f"a context is {CTX_WORDS.size} bytes, not {len(ctx)}")
+        size = checked.target.ctx_size
+        if len(ctx) != size:
+            raise ValueError(f"a {checked.target.context} is {size} bytes, not {len(ctx)}")
         self.checked = checked
-        self.words = CTX_WORDS.unpack(bytes(ctx))
+        self.words = checked.target.words.unpack(bytes(ctx))
         self.pc = 0
         self.a = 0
         self.x = 0
@@ -134,21 +124,22 @@ class Machine:
                 steps.append(self.step())
             else:
                 self._execute(program[self.pc])
-        return RunResult(self.result != 0, self.result, self.steps, tuple(self.reads),
-                         None if steps is None else tuple(steps))
+        verdict = self.checked.target.verdict(self.result)
+        return RunResult(verdict.allowed, self.result, self.steps, tuple(self.reads),
+                         None if steps is None else tuple(steps), verdict)
 
     def _execute(self, ins: Instruction) -> tuple[tuple[int, int], ...]:
         """Execute one rewritten instruction; returns the scratch slots it wrote."""
-        code, k = ins.code, ins.k
+        k = ins.k
         self.steps += 1
-        cls = code & 0x07
+        cls = ins.cls
         next_pc = self.pc + 1
         written: tuple[tuple[int, int], ...] = ()
-        if code == CTX_LOAD:
+        if ins.code == CTX_LOAD:
             self.a = self.words[k >> 2]
             self.reads.append(k)
         elif cls in (LD, LDX):
-            value = k if code & 0xE0 == IMM else self.mem[k]  # only IMM and MEM survive the checker
+            value = k if ins.mode == IMM else self.mem[k]  # only IMM and MEM survive the checker
             if cls == LD:
                 self.a = value
             else:
@@ -157,58 +148,28 @@ class Machine:
             self.mem[k] = self.a if cls == ST else self.x
             written = ((k, self.mem[k]),)
         elif cls == ALU:
-            result = self._alu(code & 0xF0, self.x if code & X else k)
-            if result is None:
+            rule = ALU_RULES.get(ins.op) or _bad(ins.code)
+            operand = self.x if ins.src == X else k
+            if rule.divides and not operand:
                 self.result = DIV_BY_ZERO_RESULT
             else:
-                self.a = result
+                self.a = rule.apply(INT, self.a, operand)
         elif cls == JMP:
-            op = code & 0xF0
-            if op == JA:
+            if ins.is_ja:
                 next_pc += k
             else:
-                operand = self.x if code & X else k
-                a = self.a
-                taken = (a == operand if op == JEQ else a > operand if op == JGT else
-                         a >= operand if op == JGE else bool(a & operand) if op == JSET else _bad(code))
-                next_pc += ins.jt if taken else ins.jf
+                jump = JUMP_RULES.get(ins.op) or _bad(ins.code)
+                next_pc += ins.jt if jump.holds(INT, self.a, self.x if ins.src == X else k) else ins.jf
         elif cls == RET:
-            self.result = self.a if code & 0x18 == A else k
-        elif code == MISC | TAX:
+            self.result = self.a if ins.src == A else k
+        elif ins.code == MISC | TAX:
             self.x = self.a
-        elif code == MISC | TXA:
+        elif ins.code == MISC | TXA:
             self.a = self.x
         else:
-            _bad(code)
+            _bad(ins.code)
         self.pc = next_pc
         return written
-
-    def _alu(self, op: int, operand: int) -> int | None:
-        """``A op operand`` mod 2**32; None for a division by zero, which ends the run with 0."""
-        a = self.a
-        if op == ADD:
-            return (a + operand) & U32
-        if op == SUB:
-            return (a - operand) & U32
-        if op == MUL:
-            return (a * operand) & U32
-        if op in (DIV, MOD):
-            if operand == 0:
-                return None
-            return a // operand if op == DIV else a % operand
-        if op == OR:
-            return a | operand
-        if op == AND:
-            return a & operand
-        if op == XOR:
-            return a ^ operand
-        if op == LSH:
-            return (a << shift_amount(operand)) & U32
-        if op == RSH:
-            return a >> shift_amount(operand)
-        if op == NEG:
-            return -a & U32
-        return _bad(ALU | op)
 
 
 def _bad(code: int) -> NoReturn:
@@ -216,6 +177,7 @@ def _bad(code: int) -> NoReturn:
 
 
 def run(checked: CheckedProgram, ctx: bytes, *, trace: bool = False) -> RunResult:
-    """Run ``checked`` over ``ctx`` (40 bytes). With ``trace``, every step's registers are recorded."""
+    """Run ``checked`` over ``ctx`` (its target's context: 40 bytes on io_uring). With ``trace``, every step's
+    registers are recorded. ``allowed`` follows the target's meaning of the return value."""
     return Machine(checked, ctx).run(trace=trace)
 

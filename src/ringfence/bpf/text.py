@@ -96,7 +96,7 @@ def _forms() -> dict[int, tuple[str, str]]:
 FORMS: Final[Mapping[int, tuple[str, str]]] = MappingProxyType(_forms())
 
 _CLASS_NAMES: Final = ("LD", "LDX", "ST", "STX", "ALU", "JMP", "RET", "MISC")
-_SIZE_NAMES: Final = {W: "W", H: "H", B: "B", 0x18: "DW"}
+_SIZE_NAMES: Final = {W: "W", H: "H", B: "B", 0x18: "DW"}  # 0x18 is eBPF's DW; classic has no name
 _MODE_NAMES: Final = {IMM: "IMM", ABS: "ABS", IND: "IND", MEM: "MEM", LEN: "LEN", MSH: "MSH"}
 _JMP_OP_NAMES: Final = {JA: "JA", JEQ: "JEQ", JGT: "JGT", JGE: "JGE", JSET: "JSET"}
 
@@ -105,22 +105,22 @@ def code_name(code: int) -> str:
     """Symbolic spelling of a code as in ``linux/filter.h``: ``LD|W|ABS``, ``ALU|MOD|K``, ``RET|A``."""
     if code > 0xFF:
         return f"{code:#x}"
-    cls = code & 0x07
+    ins = Instruction(code)
+    cls = ins.cls
     parts = [_CLASS_NAMES[cls]]
     if cls in (LD, LDX):
-        parts += [_SIZE_NAMES[code & 0x18], _MODE_NAMES.get(code & 0xE0, f"{code & 0xE0:#x}")]
+        parts += [_SIZE_NAMES[ins.size], _MODE_NAMES.get(ins.mode, f"{ins.mode:#x}")]
     elif cls in (ALU, JMP):
-        op = code & 0xF0
         names = {**{k: v.upper() for k, v in ALU_NAMES.items()}, NEG: "NEG"} if cls == ALU else _JMP_OP_NAMES
-        parts += [names.get(op, f"{op:#x}"), "X" if code & X else "K"]
+        parts += [names.get(ins.op, f"{ins.op:#x}"), "X" if ins.src == X else "K"]
     elif cls == RET:
-        parts.append({K: "K", X: "X", A: "A"}.get(code & 0x18, f"{code & 0x18:#x}"))
-        if code & 0xE0:
-            parts.append(f"{code & 0xE0:#x}")
+        parts.append({K: "K", X: "X", A: "A"}.get(ins.src, f"{ins.src:#x}"))
+        if ins.mode:
+            parts.append(f"{ins.mode:#x}")
     elif cls == MISC:
-        parts.append({TAX: "TAX", TXA: "TXA"}.get(code & 0xF8, f"{code & 0xF8:#x}"))
-    elif code & 0xF8:  # ST/STX use no other bits
-        parts.append(f"{code & 0xF8:#x}")
+        parts.append({TAX: "TAX", TXA: "TXA"}.get(ins.mode | ins.size, f"{ins.mode | ins.size:#x}"))
+    elif ins.mode | ins.size:  # ST/STX use no other bits
+        parts.append(f"{ins.mode | ins.size:#x}")
     return "|".join(parts)
 
 

@@ -7,16 +7,21 @@ import json
 import sys
 from typing import Final
 
-from ringfence.bpf.formats import read_program, to_c, to_hex, to_python
+from ringfence.bpf.formats import to_c, to_hex, to_python
 from ringfence.bpf.insn import Program
+from ringfence.bpf.printable import printable
+from ringfence.cli.check import INPUT_HELP, add_target_argument, read_input
 from ringfence.cli.main import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE
 
 NAME: Final = "asm"
 SUMMARY: Final = "assemble a cBPF filter (syntax: docs/asm.md)"
-EPILOG: Final = """examples:
+EPILOG: Final = f"""{INPUT_HELP}
+
+examples:
   ringfence asm deny_nop.asm                   hex, one instruction per line
   ringfence asm policy.asm -o policy.bpf       raw sock_filter bytes
   ringfence asm policy.asm --format c          a C array for liburing
+  ringfence asm sandbox.asm --target seccomp   seccomp_data field names ([nr], [arch], [args.0])
   echo 'ret #0' | ringfence asm - --json
 
 """ + EXIT_CODES_HELP
@@ -30,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output format (default: raw with -o, hex on standard output)")
     parser.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of standard output")
     parser.add_argument("--json", action="store_true", help='print {"schema": 1, ...} with the instructions')
+    add_target_argument(parser)
 
 
 def result(program: Program) -> dict[str, object]:
@@ -38,10 +44,8 @@ def result(program: Program) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        program = read_program(args.file, "asm")
-    except OSError as exc:
-        print(f"ringfence asm: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+    program = read_input(NAME, args.file, "asm", target=args.target)
+    if program is None:
         return EXIT_USAGE
     fmt = "json" if args.json else args.format or ("raw" if args.output else "hex")
     if fmt == "raw":
@@ -55,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             with open(args.output, "wb") as f:
                 f.write(data if isinstance(data, bytes) else data.encode())
         except OSError as exc:
-            print(f"ringfence asm: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            print(f"ringfence asm: cannot write {printable(args.output)}: {exc.strerror}", file=sys.stderr)
             return EXIT_USAGE
     elif isinstance(data, bytes):
         sys.stdout.flush()

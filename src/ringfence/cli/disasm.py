@@ -8,13 +8,15 @@ import sys
 from typing import Final
 
 from ringfence.bpf.disasm import LISTING_FORMAT, disassemble, disassembly
-from ringfence.bpf.formats import read_program
 from ringfence.bpf.insn import Program
+from ringfence.cli.check import INPUT_HELP, read_input
 from ringfence.cli.main import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE
 
 NAME: Final = "disasm"
 SUMMARY: Final = "disassemble a cBPF filter into reassemblable text"
-EPILOG: Final = """examples:
+EPILOG: Final = f"""{INPUT_HELP}
+
+examples:
   ringfence disasm filter.bpf                  raw bytes (by extension)
   ringfence asm f.asm | ringfence disasm -     hex text (detected)
   ringfence disasm filter.bin --format raw --no-annotate
@@ -42,10 +44,8 @@ def result(program: Program, *, annotate: bool = True) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        program = read_program(args.file, args.format, allowed=("raw", "hex"))
-    except OSError as exc:
-        print(f"ringfence disasm: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+    program = read_input(NAME, args.file, args.format, ("raw", "hex"))
+    if program is None:
         return EXIT_USAGE
     if args.json:
         sys.stdout.write(json.dumps(result(program, annotate=args.annotate), indent=2) + "\n")

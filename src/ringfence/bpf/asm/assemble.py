@@ -13,8 +13,10 @@ from typing import Final
 from ringfence.bpf import insn as ops
 from ringfence.bpf.asm import parser as syn
 from ringfence.bpf.asm.scanner import Scanner, Token
-from ringfence.bpf.asm.symbols import CONSTANTS, FIELDS, FUNCTIONS
+from ringfence.bpf.asm.symbols import FUNCTIONS
 from ringfence.bpf.insn import Instruction, Program
+from ringfence.bpf.printable import shorten
+from ringfence.bpf.target import IOURING, Target
 from ringfence.bpf.text import ALU_NAMES, JMP_NAMES
 from ringfence.errors import AsmError
 
@@ -38,16 +40,22 @@ _LOADS: Final[dict[str, dict[str, int]]] = {
     "stx": {syn.MEM: ops.STX},
 }
 _RESERVED: Final = frozenset({"x", "%x", "a", "%a", "len", "m"})
+_BINARY: Final[dict[str, Callable[[int, int], int]]] = {
+    "|": lambda p, q: p | q, "&": lambda p, q: p & q, "+": lambda p, q: p + q,
+    "<<": lambda p, q: p << q if q < 64 else 1 << 64, ">>": lambda p, q: p >> q,
+}
 
 
-def assemble(source: str, *, filename: str = "<input>") -> Program:
-    """Assemble ``source``; raises :class:`~ringfence.errors.AsmError` with line, column and caret."""
-    return _Assembler(Scanner(source, filename)).run()
+def assemble(source: str, *, filename: str = "<input>", target: Target = IOURING) -> Program:
+    """Assemble ``source`` with ``target``'s field and constant names; raises
+    :class:`~ringfence.errors.AsmError` with line, column and caret."""
+    return _Assembler(Scanner(source, filename), target).run()
 
 
 class _Assembler:
-    def __init__(self, scanner: Scanner) -> None:
+    def __init__(self, scanner: Scanner, target: Target) -> None:
         self.scanner = scanner
+        self.target = target
         self.labels: dict[str, int] = {}
 
     def error(self, message: str, tok: Token) -> AsmError:
@@ -73,7 +81,7 @@ class _Assembler:
         if not isinstance(result, int):
             raise self.error("a string is only allowed as a function argument", expr.tok)
         if not 0 <= result <= limit:
-            raise self.error(f"value {result:#x} out of range (0..{limit:#x})", expr.tok)
+            raise self.error(f"value {shorten(f'{result:#x}')} out of range (0..{limit:#x})", expr.tok)
         return result
 
     def _eval(self, expr: syn.Expr, fields: bool) -> int | str:
@@ -83,10 +91,10 @@ class _Assembler:
             case syn.Str(text=t):
                 return t
             case syn.Name(text=t):
-                if fields and t in FIELDS:
-                    return FIELDS[t]
-                if t in CONSTANTS:
-                    return CONSTANTS[t]
+                if fields and t in self.target.fields:
+                    return self.target.fields[t]
+                if t in self.target.constants:
+                    return self.target.constants[t]
                 if t in self.labels:
                     raise self.error(f"label {t!r} used where a value is expected", expr.tok)
                 where = "context field or constant" if fields else "constant"
@@ -99,14 +107,23 @@ class _Assembler:
                     return fn(*(self._eval(a, fields) for a in args))
                 except (TypeError, ValueError) as exc:
                     raise self.error(f"{name}(): {exc}", expr.tok) from None
-            case syn.Bin(op=op, left=left, right=right):
-                a, b = self.value(left, fields=fields), self.value(right, fields=fields)
-                ops: dict[str, Callable[[int, int], int]] = {
-                    "|": lambda p, q: p | q, "&": lambda p, q: p & q, "+": lambda p, q: p + q,
-                    "<<": lambda p, q: p << q if q < 64 else 1 << 64, ">>": lambda p, q: p >> q,
-                }
-                return ops[op](a, b)
+            case syn.Bin():
+                return self._chain(expr, fields)
         raise AssertionError(expr)  # pragma: no cover
+
+    def _chain(self, expr: syn.Bin, fields: bool) -> int:
+        """A left-deep chain ``((a op b) op c) ...`` without recursion: each step must fit in 32 bits."""
+        spine: list[syn.Bin] = []
+        node: syn.Expr = expr
+        while isinstance(node, syn.Bin):
+            spine.append(node)
+            node = node.left
+        acc = self.value(node, fields=fields)
+        for step in reversed(spine):
+            acc = _BINARY[step.op](acc, self.value(step.right, fields=fields))
+            if acc > _U32 and step is not expr:  # the outermost result is checked by value()
+                raise self.error(f"value {shorten(f'{acc:#x}')} out of range (0..{_U32:#x})", step.tok)
+        return acc
 
     # -- operands --------------------------------------------------------------------------------------------
     def _k(self, op: syn.Operand) -> int:

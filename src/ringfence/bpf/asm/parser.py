@@ -8,6 +8,9 @@ Grammar (listing format 1, see ``docs/asm.md``)::
     expr     := and { "|" and } ;  and := shift { "&" shift } ;  shift := sum { ("<<"|">>") sum }
     sum      := primary { "+" primary } ;  primary := NUMBER | STRING | NAME [ "(" expr { "," expr } ")" ]
               | "(" expr ")"
+
+Chains of one operator (``1+1+...``) build left-deep trees without recursion; parentheses and calls
+nest at most :data:`MAX_NESTING` deep, so neither parsing nor evaluation can exhaust Python's stack.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from typing import Final
 
 from ringfence.bpf.asm.scanner import Scanner, Tok, Token
 from ringfence.errors import AsmError
+
+#: Deepest nesting of parentheses and function calls in one expression.
+MAX_NESTING: Final = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,7 @@ class Parser:
         self.scanner = scanner
         self.toks: list[Token] = []
         self.i = 0
+        self.depth = 0
 
     def statements(self) -> list[Statement]:
         out = []
@@ -210,18 +217,29 @@ class Parser:
             return Num(tok.value, tok)
         if tok.kind is Tok.STRING:
             return Str(tok.text, tok)
-        if tok.kind is Tok.NAME:
-            if self._is("("):
-                self._next()
-                args = [self._expr()]
-                while self._is(","):
-                    self._next()
-                    args.append(self._expr())
-                self._expect(")")
-                return Call(tok.text, tuple(args), tok)
+        if tok.kind is Tok.NAME and not self._is("("):
             return Name(tok.text, tok)
-        if tok.kind is Tok.PUNCT and tok.text == "(":
-            inner = self._expr()
-            self._expect(")")
-            return inner
+        if tok.kind is Tok.NAME or (tok.kind is Tok.PUNCT and tok.text == "("):
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise self.error(f"expression nested more than {MAX_NESTING} deep (parentheses and calls)",
+                                 self._peek() if tok.kind is Tok.NAME else tok)
+            try:
+                return self._nested(tok)
+            finally:
+                self.depth -= 1
         raise self.error(f"expected a number, name or '(', found {tok.describe()}", tok)
+
+    def _nested(self, tok: Token) -> Expr:
+        """A call ``NAME(args)`` (the ``(`` not yet consumed) or a parenthesised expression (consumed)."""
+        if tok.kind is Tok.NAME:
+            self._next()
+            args = [self._expr()]
+            while self._is(","):
+                self._next()
+                args.append(self._expr())
+            self._expect(")")
+            return Call(tok.text, tuple(args), tok)
+        inner = self._expr()
+        self._expect(")")
+        return inner

@@ -1,4 +1,4 @@
-"""Names and helper functions usable in operands: context fields, io_uring and libc constants.
+"""Helper functions usable in operands; the names (context fields, constants) come from the target.
 
 Context loads see native-endian words (spec §7.7; ringfence models little-endian x86-64), so the
 network-order helpers return the value a ``ld`` of that field yields: ``htons(22)`` is 0x1600 and
@@ -12,26 +12,11 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Final
 
-from ringfence.abi.constants import ALL_CONSTANTS
-from ringfence.abi.ctx import LOAD_OFFSETS
-from ringfence.abi.opcodes import SqeFlag, SqeOp
+from ringfence.bpf.target import IOURING
 
-
-def _constants() -> dict[str, int]:
-    table: dict[str, int] = dict(ALL_CONSTANTS)
-    for op in SqeOp:
-        table[f"IORING_OP_{op.name}"] = table[f"OP_{op.name}"] = int(op)
-    for flag in SqeFlag:
-        table[f"IOSQE_{flag.name}"] = int(flag)
-    table.update(ALLOW=1, DENY=0)
-    return table
-
-
-#: Constant names accepted in immediates.
-CONSTANTS: Final[Mapping[str, int]] = MappingProxyType(_constants())
-
-#: Field names accepted inside ``[...]``, from :data:`ringfence.abi.ctx.LOAD_OFFSETS`.
-FIELDS: Final = LOAD_OFFSETS
+#: io_uring's constant and field names (kept for callers of the earlier module-level tables).
+CONSTANTS: Final[Mapping[str, int]] = IOURING.constants
+FIELDS: Final[Mapping[str, int]] = IOURING.fields
 
 
 def _le_word(data: bytes) -> int:
