@@ -1,7 +1,7 @@
 """The io_uring kernel ABI as versioned data: opcodes, flags, struct layouts, constants and kernel profiles."""
 
 from ringfence.abi.ctx import CTX_FIELDS, FIELDS_BY_NAME, LOAD_OFFSETS, BpfCtx, CtxField, ctx_from_fields
-from ringfence.abi.layout import FilterRegistration, Restriction, SockFilter, TaskRestrictionHeader
+from ringfence.abi.layout import FilterRegistration, Restriction, TaskRestrictionHeader
 from ringfence.abi.opcodes import (
     BPF_CMD_FILTER,
     SQE_VALID_FLAGS,
@@ -41,7 +41,6 @@ __all__ = [
     "Restriction",
     "RestrictionOp",
     "SetupFlag",
-    "SockFilter",
     "Sqe",
     "SqeFlag",
     "SqeOp",

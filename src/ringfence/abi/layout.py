@@ -17,7 +17,6 @@ _RESTRICTION: Final = struct.Struct("=HBB3I")           # io_uring_restriction, 
 _TASK_RESTRICTION: Final = struct.Struct("=HH3I")      # io_uring_task_restriction header, 16 bytes
 _BPF: Final = struct.Struct("=HHI")                     # io_uring_bpf head, 8 bytes; the filter follows
 _BPF_FILTER: Final = struct.Struct("=IIIB3sQ5Q")        # io_uring_bpf_filter, 64 bytes
-_SOCK_FILTER: Final = struct.Struct("=HBBI")            # sock_filter, 8 bytes
 
 RESTRICTION_SIZE: Final = 16
 TASK_RESTRICTION_HEADER_SIZE: Final = 16
@@ -30,7 +29,7 @@ SOCK_FILTER_SIZE: Final = 8
 BPF_PDU_SIZE_OFFSET: Final = 8 + 12
 
 for _s, _n in ((_RESTRICTION, RESTRICTION_SIZE), (_TASK_RESTRICTION, TASK_RESTRICTION_HEADER_SIZE),
-               (_BPF_FILTER, BPF_FILTER_SIZE), (_SOCK_FILTER, SOCK_FILTER_SIZE)):
+               (_BPF_FILTER, BPF_FILTER_SIZE)):
     if _s.size != _n:  # pragma: no cover - guards the format strings themselves
         raise AssertionError(f"layout size {_s.size} != {_n}")
 if _BPF.size + _BPF_FILTER.size != BPF_SIZE:  # pragma: no cover
@@ -122,32 +121,3 @@ class FilterRegistration:
 def unpack_pdu_size(bpf_struct: bytes) -> int:
     """The ``filter.pdu_size`` byte of a packed ``io_uring_bpf`` (after the kernel's write-back)."""
     return bpf_struct[BPF_PDU_SIZE_OFFSET]
-
-
-@dataclass(frozen=True, slots=True)
-class SockFilter:
-    """``struct sock_filter``: one classic-BPF instruction as the kernel stores it."""
-
-    code: int
-    jt: int
-    jf: int
-    k: int
-
-    def pack(self) -> bytes:
-        return _SOCK_FILTER.pack(self.code, self.jt, self.jf, self.k)
-
-    @classmethod
-    def unpack(cls, data: bytes) -> Self:
-        return cls(*_SOCK_FILTER.unpack(data))
-
-
-def pack_program(insns: tuple[SockFilter, ...] | list[SockFilter]) -> bytes:
-    """Instructions as the contiguous array ``filter_ptr`` points at."""
-    return b"".join(i.pack() for i in insns)
-
-
-def unpack_program(data: bytes) -> tuple[SockFilter, ...]:
-    """Split raw bytes into instructions; the length must be a multiple of 8."""
-    if len(data) % SOCK_FILTER_SIZE:
-        raise ValueError(f"{len(data)} bytes is not a whole number of 8-byte instructions")
-    return tuple(SockFilter(*t) for t in _SOCK_FILTER.iter_unpack(data))
