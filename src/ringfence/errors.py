@@ -96,7 +96,12 @@ class ScenarioError(RingfenceError):
 
 
 class PolicyError(RingfenceError):
-    """A policy that cannot be parsed or compiled."""
+    """A policy that cannot be loaded or compiled; ``where`` is ``file:line:col`` when known."""
+
+    def __init__(self, message: str, *, where: str = "") -> None:
+        self.message = message
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
 
 
 class ProofError(RingfenceError):

@@ -14,11 +14,19 @@ from types import ModuleType
 from typing import Final
 
 from ringfence import __version__
-from ringfence.errors import AsmError, CheckError, KernelError, RingfenceError, ScenarioError, UnsupportedError
+from ringfence.errors import (
+    AsmError,
+    CheckError,
+    KernelError,
+    PolicyError,
+    RingfenceError,
+    ScenarioError,
+    UnsupportedError,
+)
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS: Final = (
-    "asm", "disasm", "check", "emu", "scenario", "probe", "vm",
+    "asm", "disasm", "check", "emu", "compile", "scenario", "probe", "vm",
 )
 
 EXIT_OK: Final = 0
@@ -70,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args._run(args))
-    except (AsmError, CheckError, ScenarioError) as exc:
+    except (AsmError, CheckError, ScenarioError, PolicyError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
     except KernelError as exc:

@@ -19,7 +19,7 @@ from ringfence.abi.layout import FilterRegistration, Restriction, TaskRestrictio
 from ringfence.abi.opcodes import RegisterOp, RestrictionOp, SetupFlag, register_op, sqe_flags, sqe_op
 from ringfence.abi.sqe import SOCKADDR_SIZE, OpenHow, Sqe
 from ringfence.bpf import Program, assemble
-from ringfence.errors import AsmError, ScenarioError
+from ringfence.errors import AsmError, PolicyError, ScenarioError
 from ringfence.scenario import steps as s
 
 _SELECTOR = re.compile(r"^(\*|all|(<=|>=|<|>)?\d+\.\d+\+?|\d+\.\d+-\d+\.\d+)$")
@@ -265,6 +265,32 @@ def _b_register(r: Mapping[str, Any], c: dict[str, Any], _: Path) -> s.Step:
                       result=str(r.get("result", s.OK)), registered_ring_index=None if index is None else int(index))
 
 
+def _b_policy(r: Mapping[str, Any], c: dict[str, Any], base: Path) -> s.Step:
+    from ringfence.policy.load import from_data
+    from ringfence.policy.load import load as load_policy
+
+    if ("file" in r) == ("policy" in r):
+        raise ValueError("a policy step names a `file` or holds an inline `policy` table (one of them)")
+    mechanism = str(r.get("mechanism", "classic"))
+    if mechanism not in ("classic", "filters"):
+        raise ValueError(f"mechanism is \"classic\" or \"filters\", not {mechanism!r}")
+    unknown = set(r) - {"do", "task", "expect", "file", "policy", "ring", "mechanism"}
+    if unknown:
+        raise ValueError(f"unknown field(s) {sorted(unknown)}")
+    try:
+        if "file" in r:
+            policy = load_policy(base / str(r["file"]), root=base.parent)
+            source = str(r["file"])
+        else:
+            if not isinstance(r["policy"], Mapping):
+                raise ValueError("`policy` is a table")
+            policy = from_data(r["policy"], name="<inline policy>")
+            source = "<inline policy>"
+    except PolicyError as exc:
+        raise ValueError(str(exc)) from None
+    return s.ApplyPolicy(**c, ring=_opt_ring(r), policy=policy, mechanism=mechanism, source=source)
+
+
 _BUILDERS: dict[str, _Builder] = {
     "nnp": lambda r, c, _: s.SetNoNewPrivs(**c),
     "drop_privileges": lambda r, c, _: s.DropPrivileges(**c, uid=int(r.get("uid", 65534))),
@@ -280,6 +306,7 @@ _BUILDERS: dict[str, _Builder] = {
     "register": _b_register,
     "submit": lambda r, c, _: s.Submit(**c, ring=str(r["ring"]),
                                        sqes=tuple(_sqe(q, i) for i, q in enumerate(r.get("sqes", [])))),
+    "policy": _b_policy,
 }
 assert set(_BUILDERS) == set(s.STEPS), "every step kind needs a builder"
 

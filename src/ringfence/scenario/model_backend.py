@@ -45,12 +45,14 @@ _APPLY: Final[dict[type[s.Step], Callable[[Kernel, Any], Answer]]] = {
     s.Register: _register,
     s.Submit: _submit,
 }
-assert set(_APPLY) == set(s.STEPS.values()), "every step kind needs a kernel call"
+assert set(_APPLY) == set(s.STEPS.values()) - {s.ApplyPolicy}, "every step kind needs a kernel call"
 
 
 def apply_step(kernel: Kernel, step: s.Step, index: int) -> Answer:
     """Perform one step on ``kernel`` as ``step.task``; registrations are labelled with the step's position."""
     kernel.where = f"step {index}"
+    if isinstance(step, s.ApplyPolicy):
+        raise ScenarioError("a policy step must be bound to a kernel first (ringfence.scenario.bind)", step=index)
     try:
         return _APPLY[type(step)](kernel, step)
     except (KeyError, ValueError) as exc:  # QueueFullError too: the scenario asks for something no caller can do

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ringfence.abi.opcodes import SqeOp
 from ringfence.abi.profiles import KernelProfile, matches
 from ringfence.scenario.backend import Backend
+from ringfence.scenario.bind import bind
 from ringfence.scenario.steps import Expect, Scenario, Step, SubmitExpect
 from ringfence.scenario.transcript import Result, StepResult, SubmitResult, Transcript
 
@@ -102,11 +103,13 @@ class Report:
 
 
 def run(backend: Backend, scenario: Scenario) -> Report:
-    """Run ``scenario`` on ``backend`` unless it does not apply, then check expectations."""
+    """Run ``scenario`` on ``backend`` unless it does not apply, then check expectations. Policy steps are bound
+    to the backend's kernel profile first (the report holds the bound scenario)."""
     profile = backend.profile
     reason = skip_reason(scenario, profile, backend.features())
     if reason:
         return Report(scenario, backend.name, profile.name, None, skipped=reason)
+    scenario = bind(scenario, profile)
     transcript = backend.run(scenario)
     return Report(scenario, backend.name, transcript.kernel, transcript,
                   tuple(check(scenario, transcript, profile)))

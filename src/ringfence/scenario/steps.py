@@ -212,6 +212,23 @@ class Submit(Step):
 
 
 @dataclass(frozen=True, slots=True)
+class ApplyPolicy(Step):
+    """Compile a policy for the kernel the scenario runs on and perform the Plan's registrations: on the task
+    (``ring`` None), or on a ring created disabled (then enabled). Backends never see this step: it is replaced by
+    the registrations (:func:`ringfence.scenario.bind.bind`) once the kernel profile is known.
+
+    ``policy`` is a :class:`ringfence.policy.ast.Policy`; ``mechanism`` picks the Plan variant (``classic`` or
+    ``filters``).
+    """
+
+    kind: ClassVar[str] = "policy"
+    ring: str | None = None
+    policy: object = None
+    mechanism: str = "classic"
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     """A named sequence of steps. ``kernels`` limits the kernel versions it applies to (selectors)."""
 
@@ -229,7 +246,7 @@ class Scenario:
 #: Every step kind by its ``do`` name: the one registry the loader, the model adapter and the harness share.
 STEPS: Final[Mapping[str, type[Step]]] = {cls.kind: cls for cls in (
     SetNoNewPrivs, DropPrivileges, Fork, SpawnThread, Exec, CreateRing, CloseRing, EnableRing, Restrict, Filter,
-    Register, Submit)}
+    Register, Submit, ApplyPolicy)}
 
 #: Features a scenario may require; backends report which they have.
 FEATURES: Final = frozenset({
