@@ -19,12 +19,13 @@ ALLOWED: dict[str, set[str]] = {
     "live": {"errors", "abi", "bpf"},
     "vm": {"errors"},
     "policy": {"errors", "abi", "bpf", "model"},
+    "sandbox": {"errors", "abi", "bpf", "live", "policy"},
     # beside the floors: they may import any floor, no floor imports them
     "scenario": {"errors", "abi", "bpf", "model", "policy"},
     "harness": {"errors", "abi", "bpf", "live", "scenario"},
-    "cli": {"errors", "abi", "bpf", "scenario", "model", "live", "harness", "vm", "policy", "cli"},
+    "cli": {"errors", "abi", "bpf", "scenario", "model", "live", "harness", "vm", "policy", "sandbox", "cli"},
 }
-STDLIB_ONLY = {"live", "harness", "vm", "abi", "bpf", "errors"}
+STDLIB_ONLY = {"live", "harness", "vm", "abi", "bpf", "errors", "sandbox"}
 
 
 def _imports(path: Path) -> set[str]:

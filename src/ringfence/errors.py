@@ -104,6 +104,16 @@ class PolicyError(RingfenceError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class SandboxError(RingfenceError):
+    """A sandbox that could not be set up: nothing was executed. ``step`` names where it stopped; ``errno_name``
+    is the kernel's answer when there was one."""
+
+    def __init__(self, message: str, *, step: str = "", errno_name: str | None = None) -> None:
+        self.step = step
+        self.errno_name = errno_name
+        super().__init__(f"{step}: {message}" if step else message)
+
+
 class ProofError(RingfenceError):
     """Two compilations that are not equivalent; carries a counterexample."""
 
