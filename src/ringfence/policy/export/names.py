@@ -107,8 +107,10 @@ def _join(parts: list[tuple[int, dict[int, str], bool]]) -> list[str] | None:
 def code_expression(code: int) -> str | None:
     """``code`` as an expression of ``BPF_*`` macros (``BPF_LD | BPF_W | BPF_ABS``); None when some bits have no
     name in the classic-BPF headers."""
+    if not 0 <= code <= 0xFF:  # the headers name bits 0-7 only
+        return None
     cls = code & 0x07
-    rest = code & ~0x07
+    rest = code & 0xF8
     if cls in (bpf.LD, bpf.LDX):
         size, mode = rest & 0x18, rest & 0xE0
         names = _join([(size, _SIZES, mode in (bpf.ABS, bpf.IND)), (mode, _MODES, True)])
@@ -124,6 +126,6 @@ def code_expression(code: int) -> str | None:
         names = _join([(rest, _RVALS, True)]) if rest in _RVALS else None
     else:
         names = _join([(rest, _MISC_OPS, True)]) if rest in _MISC_OPS else None
-    if names is None or code > 0xFFFF:
+    if names is None:
         return None
     return " | ".join([_CLASSES[cls], *names])
