@@ -166,7 +166,7 @@ def test_c_follows_the_plan_in_order() -> None:
     calls = re.findall(r"\t(?:if \(\(ret = )?(ringfence_\w+)\(", source.split("rf_web_client_classic_apply(int")[1])
     assert calls == ["ringfence_register_ring_restrictions", *["ringfence_register_filter"] * len(ops),
                      "ringfence_register"]
-    assert "/* Step 1: filter for IORING_OP_CONNECT, reading 24 bytes of payload." in source
+    assert "/* Step 1: filter for IORING_OP_CONNECT, declaring a 24-byte payload." in source
     assert re.search(r"BPF_STMT\(BPF_LD \| BPF_W \| BPF_ABS, 16\), +/\* +0 +ld \[16\] +allow rule at \S+:36:3: "
                      r"local web servers \*/", source)
 

@@ -136,7 +136,7 @@ class _Writer:
         program = Program.from_bytes(f.program)
         opname = self.names.name(op, f.opcode)
         head = f"Step {step}: filter for {opname if op else f'opcode {f.opcode}'}, " \
-               f"reading {f.pdu_size} bytes of payload"
+               f"declaring a {f.pdu_size}-byte payload"
         lines = [head + "."] + [f"  {c_comment(r)}" for r in rules_with_reasons(reg, self.reasons)]
         out = "/* " + "\n * ".join(lines) + " */\n"
         out += f"static const struct sock_filter {base}_program[] = {{\n" + "".join(self.program_rows(reg, program))
@@ -189,7 +189,9 @@ class _Writer:
         args = "int *failed_step" if self.task else "int ring_fd, int *failed_step"
         out += f"static inline int {base}_apply({args})\n{{\n\tint ret;\n\n"
         for i, (_, call) in enumerate(calls):
-            out += f"\tif ((ret = {call}) < 0)\n\t\treturn ringfence_failed(failed_step, {i}, ret);\n"
+            name, _, args = call.partition("(")
+            spelled = f"{name}(\n\t\t\t{args}" if len(call) > 90 else call  # long arguments get their own line
+            out += f"\tif ((ret = {spelled}) < 0)\n\t\treturn ringfence_failed(failed_step, {i}, ret);\n"
         out += "\treturn ringfence_failed(failed_step, -1, 0);\n}\n"
         return out
 
@@ -292,7 +294,7 @@ def _wrap(text: str, width: int) -> list[str]:
     for word in text.split():
         if line.strip() and len(line) + 1 + len(word) > width:
             lines.append(line)
-            line = f"{indent}  {word}"
+            line = f"{indent}  {word}" if indent else word
         else:
             line = f"{line} {word}" if line.strip() else f"{line}{word}"
     return [*lines, line] if line.strip() else lines
