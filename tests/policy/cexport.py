@@ -147,7 +147,7 @@ def check_program(plan: Plan, source: str, header: str, headers: Headers, *, all
     for i, item in enumerate(items):
         out.append(f"static const unsigned char want_{i}[] = {_c_bytes(item.want)};\n")
     out.append("""
-static void same(const char *what, const void *got, size_t got_size, const unsigned char *want, size_t want_size)
+static inline void same(const char *what, const void *got, size_t got_size, const unsigned char *want, size_t want_size)
 {
 	if (got_size != want_size || memcmp(got, want, want_size) != 0) {
 		printf("MISMATCH %s\\n", what);

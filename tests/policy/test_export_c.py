@@ -45,12 +45,17 @@ ODD = {"policy": {"name": "odd */ name ??/", "default": "deny", "kernel": "7.2+"
                  {"ops": ["READ", "CLOSE"], "reason": "plain"}],
        "deny": [{"ops": ["OPENAT"], "open": {"flags": {"any": ["O_CREAT"]}}, "reason": "no creating"}]}
 
+# an empty register allow-list and nothing else: a restrictions step without a single record
+LOCKED = {"policy": {"name": "locked", "default": "allow", "kernel": "7.0+"}, "register": {"allowed": []}}
+
 
 def _compiled(name: str) -> tuple[Plan, str]:
     if name.startswith("web-client"):
         policy = load(str(WEB_CLIENT))
     elif name == "odd":
         policy = from_data(ODD)
+    elif name.startswith("locked"):
+        policy = from_data(LOCKED)
     else:
         policy = from_data(policy_data(int(name.split("-")[1])))
     if name.endswith("ring"):
@@ -59,7 +64,8 @@ def _compiled(name: str) -> tuple[Plan, str]:
     return plan, to_c(plan, reasons=rule_reasons(policy))
 
 
-POLICIES = ("web-client", "web-client-ring", "random-4", "random-4-ring", "random-11", "random-17", "odd")
+POLICIES = ("web-client", "web-client-ring", "random-4", "random-4-ring", "random-11", "random-17", "odd", "locked",
+            "locked-ring")
 ALONE = Headers("this host's headers", own_declarations=not Path("/usr/include/linux/io_uring/bpf_filter.h").exists())
 
 
