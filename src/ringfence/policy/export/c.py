@@ -228,9 +228,12 @@ class _Writer:
         for v in p.variants:
             counts = _summary(v)
             lines.append(f"  {self.prefix}_{identifier(v.mechanism)}_apply(): {counts}")
-        if len(p.variants) > 1:
+        if len(p.variants) > 1 and self.task:
             lines.append("A task that already carries restriction state (inherited, or its own) cannot take classic "
                          "restrictions (EPERM): use the filters variant there.")
+        elif len(p.variants) > 1:
+            lines.append("A ring created by a task with classic restrictions already has them and cannot take "
+                         "others (EBUSY): use the filters variant there.")
         lines += ["", "If the program uses liburing, include this file after <liburing.h>. Structures and names that "
                       "older headers lack are declared here, behind guards."]
         if p.warnings:
