@@ -1,0 +1,102 @@
+"""Compile and prove a generated 50-rule policy: how long the prover adds to a compilation.
+
+    .venv/bin/python benchmarks/prove.py [--rules N] [--seed SEED] [--repeat R] [--no-optimize] [--profile]
+
+The policy comes from the test suite's generator (``tests/policy/policygen.py``): rules from consecutive seeds
+are pooled until there are N of them (allow and deny rules over SOCKET, OPENAT, OPENAT2, CONNECT and plain
+opcodes, with every kind of field test). Prints the best and median wall time of R runs for compiling alone,
+proving alone (excluding the one-time import of z3) and both, single-threaded, with the Plan's program sizes.
+The goal is compile+prove under 200 ms on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "policy"))
+
+from policygen import policy_data
+
+from ringfence.abi.profiles import profile
+from ringfence.policy.compile import compile_policy
+from ringfence.policy.load import from_data
+
+
+def policy_with(rules: int, seed: int) -> dict[str, Any]:
+    """A generated policy with exactly ``rules`` rules, pooled from seeds ``seed``, ``seed + 1``, ..."""
+    data = policy_data(seed, max_rules=8)
+    data["policy"]["name"] = f"bench-{rules}"
+    pool: list[tuple[str, dict[str, Any]]] = [(a, r) for a in ("allow", "deny") for r in data.get(a, [])]
+    s = seed
+    while len(pool) < rules:
+        s += 1
+        more = policy_data(s, max_rules=8)
+        pool += [(a, r) for a in ("allow", "deny") for r in more.get(a, [])]
+    out = {k: v for k, v in data.items() if k not in ("allow", "deny")}
+    for action, rule in pool[:rules]:
+        out.setdefault(action, []).append(rule)
+    return out
+
+
+def _time(fn: Any, repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rules", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--no-optimize", dest="optimize", action="store_false")
+    parser.add_argument("--kernel", default="7.2")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of one compile+prove")
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    from ringfence.policy import prove
+    imported = time.perf_counter() - start
+
+    kernel = profile(args.kernel)
+    policy = from_data(policy_with(args.rules, args.seed))
+    compiled = compile_policy(policy, kernel, optimized=args.optimize)
+    report = prove.prove(compiled)
+    if report.result != "proven":
+        print(f"not proven: {report.result}", file=sys.stderr)
+        return 1
+    sizes = {op: len(p.built.program) for op, p in compiled.programs.items()}
+    print(f"policy: {len(policy.rules)} rules, {len(compiled.programs)} filter programs "
+          f"({sum(sizes.values())} instructions), {len(compiled.plan.variants)} variants, "
+          f"{len(report.obligations)} obligations, assumptions used: {', '.join(report.assumptions) or 'none'}")
+    print(f"z3 import (once): {imported * 1000:.0f} ms ({prove.SOLVER})")
+
+    def both() -> None:
+        prove.prove(compile_policy(policy, kernel, optimized=args.optimize))
+
+    rows = [("compile", _time(lambda: compile_policy(policy, kernel, optimized=args.optimize), args.repeat)),
+            ("prove", _time(lambda: prove.prove(compiled), args.repeat)),
+            ("compile+prove", _time(both, args.repeat))]
+    for name, times in rows:
+        print(f"{name:<14} best {min(times) * 1000:7.1f} ms   median {statistics.median(times) * 1000:7.1f} ms")
+    if args.profile:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = str(Path(tmp) / "prove.prof")
+            cProfile.runctx("both()", globals(), {"both": both}, out)
+            pstats.Stats(out).sort_stats("cumulative").print_stats(30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
