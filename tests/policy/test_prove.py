@@ -178,3 +178,15 @@ def test_the_policy_formula_agrees_with_the_evaluator(seed: int) -> None:
         ctx = context(r, op)
         assert bool(_evaluate(formula.opcode(op), ctx, v.words)) == opcode_verdict(p, op, ctx).allowed, \
             (seed, SqeOp(op).name, ctx.hex())
+
+
+@pytest.mark.parametrize(("flags", "kind"), [(None, Check.PLAN), (["IO_LINK"], Check.REGISTER)])
+def test_an_empty_register_list_is_a_known_compiler_bug_the_prover_finds(flags: list[str] | None,
+                                                                         kind: Check) -> None:
+    """``[register] allowed = []`` cannot be said with classic records: without SQE-side records the Plan
+    registers zero records, which deny every SQE; with them, no REGISTER_OP record leaves register opcodes
+    unrestricted. compile.py emits both today; when it refuses such policies instead, this test must change."""
+    p = policy("no-register", allow("READ"), default="allow", register=[], flags_allowed=flags)
+    report = prove.prove(compile_policy(p, K72))
+    assert report.result == "refuted"
+    assert {o.kind for o in report.failures()} == {kind}

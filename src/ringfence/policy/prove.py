@@ -504,6 +504,7 @@ class _Prover:
         self._proven: dict[tuple[int, bytes, int], list[Obligation]] = {}
         self._assumed: dict[tuple[str, int, str], Any] = {}
         self._chains: dict[int, tuple[FilterNode, Any]] = {}
+        self._classic_flags: dict[int, Any] = {}
 
     def term(self, checked: CheckedProgram) -> tuple[Any, frozenset[int]]:
         """The program's return value as a term, and the context offsets it loads (cached per program)."""
@@ -598,6 +599,22 @@ class _Prover:
 
     # -- whole variants ----------------------------------------------------------------------------------------
 
+    def _sides(self, applied: _Applied, op: int) -> tuple[Any, Any, bool]:
+        """What the variant and the policy say for requests of ``op`` (formulas over the submitted flags and the
+        context), and whether either reads the context."""
+        classic = applied.classic
+        if classic is None:
+            allowed = _TRUE
+        elif classic.sqe_op >> op & 1:
+            allowed = self._classic_flags.get(id(classic))
+            if allowed is None:
+                allowed = self._classic_flags[id(classic)] = _flags_check(
+                    self.v.raw, classic.flags_allowed & 0xFF, classic.flags_required)
+        else:
+            allowed = _FALSE
+        chain, wanted = self._chain(applied.heads[op]), self.pol.opcode(op)
+        return _all([allowed, chain]), _all([self.pol.flags(), wanted]), not (_literal(chain) and _literal(wanted))
+
     def plan_check(self, variant: Variant, applied: _Applied, setup: str, profile: KernelProfile,
                    ops: Iterable[int]) -> Obligation:
         """Every request of ``ops`` is allowed by the variant (classic check on the submitted flags, then the
@@ -609,19 +626,13 @@ class _Prover:
         if applied.error:
             return Obligation(Check.PLAN, name, None, False, detail=f"{setup}: {applied.error}")
         v = self.v
-        classic_flags = None if applied.classic is None else _flags_check(
-            v.raw, applied.classic.flags_allowed & 0xFF, applied.classic.flags_required)
         groups: dict[tuple[int, int], tuple[Any, list[int]]] = {}
         by_constraint: dict[tuple[str, int], tuple[Any, list[int]]] = {}
         ops = list(ops)
         for op in ops:
-            classic = _TRUE if applied.classic is None else classic_flags if applied.classic.sqe_op >> op & 1 \
-                else _FALSE
-            chain, wanted = self._chain(applied.heads[op]), self.pol.opcode(op)
-            plan_allows, policy_allows = _all([classic, chain]), _all([self.pol.flags(), wanted])
+            plan_allows, policy_allows, reads_ctx = self._sides(applied, op)
             if plan_allows.eq(policy_allows):
                 continue
-            reads_ctx = not (_literal(chain) and _literal(wanted))
             key = (plan_allows.get_id(), policy_allows.get_id()) if not reads_ctx else (op, -1)
             groups.setdefault(key, (z3.Xor(plan_allows, policy_allows), []))[1].append(op)
             for ident, c in self.assumed(op, profile, request=True, context=reads_ctx):
@@ -645,7 +656,7 @@ class _Prover:
             return Obligation(Check.PLAN, name, None, answer.holds, answer.used, setup if answer.holds else
                               f"{setup}: {answer.reason}")
         op = v.value(answer.model, v.op)
-        ctx, raw = v.ctx(answer.model), v.value(answer.model, v.raw)
+        ctx, raw = self._request(applied, op, profile, v.value(answer.model, v.raw), v.ctx(answer.model))
         got = self._concrete_plan(applied, op, raw, ctx)
         wanted_now = semantics.decide(self.policy, op, raw, ctx).allowed
         own = {r.filter.program for r in variant.registrations if r.filter is not None}
@@ -653,15 +664,25 @@ class _Prover:
                                        if n.program is not None and n.program.source.to_bytes() in own))
         example = Counterexample(op, ctx, got, wanted_now, profile.name, raw, programs)
         ob = Obligation(Check.PLAN, name, op, False, detail=setup, counterexample=example)
-        broken = assume.violated(ctx, op, profile, raw) if op in ops and self._reads_ctx(applied, op) else \
-            tuple(i for i in assume.violated(ctx, op, profile, raw) if assume.BY_ID[i].request)
+        broken = assume.violated(ctx, op, profile, raw)
         if got != wanted_now and not broken:
             return ob
         return replace(ob, holds=None, detail=f"{setup}: the solver's counterexample "
                        f"{'breaks ' + ', '.join(broken) if broken else 'does not reproduce concretely'}: a prover bug")
 
-    def _reads_ctx(self, applied: _Applied, op: int) -> bool:
-        return not (_literal(self._chain(applied.heads[op])) and _literal(self.pol.opcode(op)))
+    def _request(self, applied: _Applied, op: int, profile: KernelProfile, raw: int, ctx: bytes) -> tuple[bytes, int]:
+        """The counterexample's request made whole: where neither side read the context, the query left it
+        unconstrained, so solve again for ``op`` alone under every assumption, preferring no flags at all."""
+        v = self.v
+        plan_allows, policy_allows, _ = self._sides(applied, op)
+        facts = [z3.Xor(plan_allows, policy_allows), v.op == op,
+                 *(c for _, c in self.assumed(op, profile, request=True))]
+        for preferred in (v.raw == 0, v.raw == raw):
+            s = z3.SolverFor("QF_BV")
+            s.add(*facts, preferred)
+            if s.check() == z3.sat:
+                return v.ctx(s.model()), v.value(s.model(), v.raw)
+        return ctx, raw
 
     def _chain(self, head: FilterNode | None) -> Any:
         """Every program of the opcode's chain allows; a DENY_REST marker anywhere denies; no chain allows."""
