@@ -378,6 +378,12 @@ def _flags_check(raw: Any, allowed: int, required: int) -> Any:
     return z3.And(raw & required == required, raw & (~(allowed | required) & 0xFF) == 0)
 
 
+def _ordered(ids: Iterable[str]) -> tuple[str, ...]:
+    """Assumption ids in the table's order."""
+    have = set(ids)
+    return tuple(a.id for a in assume.ASSUMPTIONS if a.id in have)
+
+
 # -- the solver --------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -505,6 +511,7 @@ class _Prover:
         self._assumed: dict[tuple[str, int, str], Any] = {}
         self._chains: dict[int, tuple[FilterNode, Any]] = {}
         self._classic_flags: dict[int, Any] = {}
+        self._lemmas: dict[tuple[int, bytes], tuple[str, ...]] = {}
 
     def term(self, checked: CheckedProgram) -> tuple[Any, frozenset[int]]:
         """The program's return value as a term, and the context offsets it loads (cached per program)."""
@@ -553,6 +560,8 @@ class _Prover:
         answer = self.solver.differ(allow, want, lambda: self.assumed(op, self.profile, request=False))
         size = len(checked.program)
         if answer.holds is not False:
+            if answer.holds:
+                self._lemmas[(op, checked.source.to_bytes())] = answer.used
             return Obligation(Check.PROGRAM, variant, op, answer.holds, answer.used, answer.reason, instructions=size)
         ctx = self.v.ctx(answer.model)
         got = run(checked, ctx).allowed
@@ -599,9 +608,13 @@ class _Prover:
 
     # -- whole variants ----------------------------------------------------------------------------------------
 
-    def _sides(self, applied: _Applied, op: int) -> tuple[Any, Any, bool]:
+    def _sides(self, applied: _Applied, op: int) -> tuple[Any, Any, bool, tuple[str, ...]]:
         """What the variant and the policy say for requests of ``op`` (formulas over the submitted flags and the
-        context), and whether either reads the context."""
+        context), whether either reads the context, and the assumptions of the lemmas used.
+
+        A chain whose one program was already proven equal to the policy's predicate for ``op`` (the ``filter``
+        obligation, under the same context assumptions) is replaced by that predicate: the lemma, not the
+        program, enters the whole-Plan query, which then only has the classic check and the flags to weigh."""
         classic = applied.classic
         if classic is None:
             allowed = _TRUE
@@ -612,8 +625,17 @@ class _Prover:
                     self.v.raw, classic.flags_allowed & 0xFF, classic.flags_required)
         else:
             allowed = _FALSE
-        chain, wanted = self._chain(applied.heads[op]), self.pol.opcode(op)
-        return _all([allowed, chain]), _all([self.pol.flags(), wanted]), not (_literal(chain) and _literal(wanted))
+        wanted = self.pol.opcode(op)
+        chain = self._chain(applied.heads[op])
+        lemma: tuple[str, ...] = ()
+        nodes = list(walk(applied.heads[op]))
+        verdicts = [None if n.program is None else _allows(self.term(n.program)[0]) for n in nodes]
+        real = [n.program for n, c in zip(nodes, verdicts, strict=True) if n.program is not None and not _literal(c)]
+        rest_allow = all(c is _TRUE for c in verdicts if c is not None and _literal(c)) and None not in verdicts
+        if len(real) == 1 and rest_allow and (op, real[0].source.to_bytes()) in self._lemmas:
+            chain, lemma = wanted, self._lemmas[(op, real[0].source.to_bytes())]
+        return (_all([allowed, chain]), _all([self.pol.flags(), wanted]), not (_literal(chain) and _literal(wanted)),
+                lemma)
 
     def plan_check(self, variant: Variant, applied: _Applied, setup: str, profile: KernelProfile,
                    ops: Iterable[int]) -> Obligation:
@@ -629,8 +651,10 @@ class _Prover:
         groups: dict[tuple[int, int], tuple[Any, list[int]]] = {}
         by_constraint: dict[tuple[str, int], tuple[Any, list[int]]] = {}
         ops = list(ops)
+        lemmas: set[str] = set()
         for op in ops:
-            plan_allows, policy_allows, reads_ctx = self._sides(applied, op)
+            plan_allows, policy_allows, reads_ctx, lemma = self._sides(applied, op)
+            lemmas.update(lemma)
             if plan_allows.eq(policy_allows):
                 continue
             key = (plan_allows.get_id(), policy_allows.get_id()) if not reads_ctx else (op, -1)
@@ -638,7 +662,7 @@ class _Prover:
             for ident, c in self.assumed(op, profile, request=True, context=reads_ctx):
                 by_constraint.setdefault((ident, c.get_id()), (c, []))[1].append(op)
         if not groups:
-            return Obligation(Check.PLAN, name, None, True, detail=setup)
+            return Obligation(Check.PLAN, name, None, True, _ordered(lemmas), detail=setup)
 
         every = set(ops)
 
@@ -653,8 +677,8 @@ class _Prover:
         answer = self.solver.differ(_all([_any([v.op == op for op in ops]), mismatch]), _FALSE,
                                     lambda: [(ident, _all(cs)) for ident, cs in by_id.items()])
         if answer.holds is not False:
-            return Obligation(Check.PLAN, name, None, answer.holds, answer.used, setup if answer.holds else
-                              f"{setup}: {answer.reason}")
+            return Obligation(Check.PLAN, name, None, answer.holds, _ordered(lemmas | set(answer.used)),
+                              setup if answer.holds else f"{setup}: {answer.reason}")
         op = v.value(answer.model, v.op)
         ctx, raw = self._request(applied, op, profile, v.value(answer.model, v.raw), v.ctx(answer.model))
         got = self._concrete_plan(applied, op, raw, ctx)
@@ -674,7 +698,7 @@ class _Prover:
         """The counterexample's request made whole: where neither side read the context, the query left it
         unconstrained, so solve again for ``op`` alone under every assumption, preferring no flags at all."""
         v = self.v
-        plan_allows, policy_allows, _ = self._sides(applied, op)
+        plan_allows, policy_allows, _, _ = self._sides(applied, op)
         facts = [z3.Xor(plan_allows, policy_allows), v.op == op,
                  *(c for _, c in self.assumed(op, profile, request=True))]
         for preferred in (v.raw == 0, v.raw == raw):
