@@ -190,3 +190,15 @@ def test_an_empty_register_list_is_a_known_compiler_bug_the_prover_finds(flags: 
     report = prove.prove(compile_policy(p, K72))
     assert report.result == "refuted"
     assert {o.kind for o in report.failures()} == {kind}
+
+
+def test_a_register_only_ring_policy_before_7_0_is_a_known_compiler_bug_the_prover_finds() -> None:
+    """Before 7.0 one classic registration restricts both sides: a Plan of REGISTER_OP records alone denies every
+    SQE of a default-allow policy. compile.py emits it today; when it adds the SQE side there, this must change."""
+    p = policy("old-ring", default="allow", target="ring", kernel="6.18+", register=["ENABLE_RINGS", "PROBE"])
+    report = prove.prove(compile_policy(p, profile("6.18")))
+    (bad,) = report.failures()
+    assert bad.kind is Check.PLAN and bad.counterexample is not None
+    example = bad.counterexample
+    assert not example.plan_allows and example.policy_allows and not example.has_context
+    assert prove.prove(compile_policy(p, profile("7.0"))).result == "proven"  # 7.0 split the two sides

@@ -109,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
         lines.append("filter programs:")
         lines.append(_table(cost))
     for o in report.failures():
-        lines.append(f"{o.name}: {o.status}" + (f": {o.detail}" if o.detail else ""))
+        extra = o.detail.split(":", 1)[1].strip() if o.kind.value == "plan" and ":" in o.detail else \
+            "" if o.kind.value == "plan" else o.detail
+        lines.append(f"{o.name}: {o.status}" + (f": {extra}" if extra else ""))
         if o.counterexample is not None:
             lines.append(o.counterexample.render())
         lines.append("")

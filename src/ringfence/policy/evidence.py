@@ -97,9 +97,16 @@ class Counterexample:
     #: What the two verdicts are: the Plan's and the policy's, or (payload checks) the program's on the whole
     #: context and on the context cut to its declared payload.
     sides: tuple[str, str] = ("the Plan", "the policy")
+    #: False on a kernel without filters: there is no context, only the opcode and the submitted flags.
+    has_context: bool = True
 
     def fields(self) -> dict[str, str]:
         """The context decoded: header bytes, then the fields the opcode's context carries."""
+        if not self.has_context:
+            out = {"opcode": f"{op_name(self.opcode)} ({self.opcode})"}
+            if self.raw_flags is not None:
+                out["submitted flags"] = flag_names(self.raw_flags)
+            return out
         out = {"opcode": f"{op_name(self.ctx[8])} ({self.ctx[8]})", "pdu_size": str(self.ctx[10])}
         if self.raw_flags is not None:
             out["submitted flags"] = flag_names(self.raw_flags)
@@ -120,12 +127,13 @@ class Counterexample:
         lines = [f"counterexample for {op_name(self.opcode)}: {first} {'allows' if self.plan_allows else 'denies'}, "
                  f"{second} {'allows' if self.policy_allows else 'denies'}"]
         lines += [f"  {name:<16} {value}" for name, value in self.fields().items()]
-        lines.append(f"  context hex      {self.ctx.hex()}")
+        if self.has_context:
+            lines.append(f"  context hex      {self.ctx.hex()}")
         lines += [f"  replay: {c}" for c in self.emu_commands()]
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
-        return {"opcode": self.opcode, "ctx": self.ctx.hex(), "raw_flags": self.raw_flags,
+        return {"opcode": self.opcode, "ctx": self.ctx.hex() if self.has_context else None, "raw_flags": self.raw_flags,
                 "plan_allows": self.plan_allows, "policy_allows": self.policy_allows, "fields": self.fields(),
                 "programs": [p.hex() for p in self.programs], "emu": list(self.emu_commands()),
                 "sides": list(self.sides)}
@@ -149,8 +157,8 @@ class Obligation:
         what = {Check.PROGRAM: "filter", Check.PAYLOAD: "payload", Check.PLAN: "plan",
                 Check.REGISTER: "register"}[self.kind]
         op = f" {op_name(self.opcode)}" if self.opcode is not None else ""
-        return f"{self.variant}: {what}{op}" + (f" ({self.detail})" if self.detail and self.kind is Check.PLAN
-                                                 else "")
+        setup = self.detail.split(":", 1)[0]
+        return f"{self.variant}: {what}{op}" + (f" ({setup})" if setup and self.kind is Check.PLAN else "")
 
     @property
     def status(self) -> str:
@@ -213,4 +221,5 @@ class NotProvenError(ProofError):
             "opcode": example.opcode, "plan_allows": int(example.plan_allows),
             "policy_allows": int(example.policy_allows),
             **({} if example.raw_flags is None else {"raw_flags": example.raw_flags}),
-            **{f"ctx[{i}]": int.from_bytes(example.ctx[i:i + 4], "little") for i in range(0, 40, 4)}})
+            **{f"ctx[{i}]": int.from_bytes(example.ctx[i:i + 4], "little") for i in range(0, 40, 4)
+               if example.has_context}})

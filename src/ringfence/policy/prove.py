@@ -686,7 +686,8 @@ class _Prover:
         own = {r.filter.program for r in variant.registrations if r.filter is not None}
         programs = tuple(dict.fromkeys(n.program.source.to_bytes() for n in walk(applied.heads[op])
                                        if n.program is not None and n.program.source.to_bytes() in own))
-        example = Counterexample(op, ctx, got, wanted_now, profile.name, raw, programs)
+        example = Counterexample(op, ctx, got, wanted_now, profile.name, raw, programs,
+                                 has_context=profile.bpf_filters)
         ob = Obligation(Check.PLAN, name, op, False, detail=setup, counterexample=example)
         broken = assume.violated(ctx, op, profile, raw)
         if got != wanted_now and not broken:
