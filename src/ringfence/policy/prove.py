@@ -17,9 +17,8 @@ replayed concretely (interpreter, model, policy evaluator) before it is reported
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -31,8 +30,7 @@ from ringfence.bpf.interp import run
 from ringfence.bpf.symbolic import symbolic_result
 from ringfence.errors import CheckError, DecodeError, UnsupportedError
 from ringfence.model.filters import FilterNode, run_chain, walk
-from ringfence.model.kernel import Kernel
-from ringfence.model.restriction import RestrictionState, sqe_denial
+from ringfence.model.restriction import sqe_denial
 from ringfence.policy import assumptions as assume
 from ringfence.policy import semantics
 from ringfence.policy.ast import Action, BitMode, Bits, InNetworks, Masked, NoneOf, OneOf, Policy, Range, Rule, Test
@@ -40,6 +38,7 @@ from ringfence.policy.compile import Compiled
 from ringfence.policy.evidence import Check, Counterexample, NotProvenError, Obligation, ProofReport
 from ringfence.policy.fields import FIELDS, SOCK_TYPE_MASK, Field, Kind
 from ringfence.policy.plan import Plan, Variant
+from ringfence.policy.replay import Applied, apply_variant
 
 try:
     import z3
@@ -50,7 +49,6 @@ U32: Final = 0xFFFFFFFF
 PAYLOAD: Final = 16
 CTX_WORDS: Final = 10
 DEFAULT_TIMEOUT_MS: Final = 60_000
-_ALLOW_ALL: Final = bytes.fromhex("0600000001000000")
 SOLVER: Final = f"z3 {z3.get_version_string()}"
 _TRUE: Final = z3.BoolVal(True)
 _FALSE: Final = z3.BoolVal(False)
@@ -430,71 +428,6 @@ class _Solver:
             self.s.pop()
 
 
-# -- applying a variant on the kernel model ----------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class _Applied:
-    """A variant as the kernel model leaves it: the classic state request init checks (None: SQE side not
-    restricted), the filter heads, and the register side (None: not restricted)."""
-
-    classic: RestrictionState | None
-    heads: tuple[FilterNode | None, ...]
-    register_op: int | None
-    error: str = ""
-
-
-_PARENTS: dict[str, tuple[Kernel, Iterator[int]]] = {}
-
-
-def _parent(profile: KernelProfile) -> tuple[Kernel, str]:
-    """A model kernel whose task ``parent`` holds an allow-all filter on every opcode, and the name of a fresh
-    child forked from it. Built once per profile: children share its table copy-on-write and never change it."""
-    found = _PARENTS.get(profile.name)
-    if found is None or found[0].profile != profile:
-        k = Kernel(profile, detail=False)
-        k.set_nnp("main")
-        for op in range(profile.op_last):
-            k.register_filter("main", None, FilterRegistration(op, _ALLOW_ALL, 0, 0))
-        found = _PARENTS[profile.name] = (k, itertools.count(1))
-    k, serial = found
-    child = f"child{next(serial)}"
-    k.fork("main", child)
-    return k, child
-
-
-def _apply(variant: Variant, target: str, profile: KernelProfile, *, inherited: bool) -> _Applied:
-    """Register ``variant`` on a model kernel as ``ringfence run`` would: by a fresh task, or (``inherited``) by
-    a child of a task that filtered every opcode (a nested sandbox; its allow-all filters change no verdict but
-    fill every head, so DENY_REST marks nothing)."""
-    if inherited:
-        k, task = _parent(profile)
-    else:
-        k, task = Kernel(profile, detail=False), "main"
-        k.set_nnp(task)
-    ring = None
-    if target == "ring":
-        ring = f"{task}-ring"
-        k.create_ring(task, ring, 1 << 6, 8)  # R_DISABLED
-    for index, reg in enumerate(variant.registrations):
-        if reg.kind == "restrictions":
-            reply = k.restrict(task, ring, reg.records)
-        elif reg.kind == "filter":
-            reply = k.register_filter(task, ring, reg.filter)
-        else:
-            reply = k.enable(task, ring)
-        if reply.result != "ok":
-            return _Applied(None, (), None, f"registration {index + 1} ({reg.kind}) fails with {reply.result}: "
-                                            f"{reply.explanation}")
-    if ring is None:
-        ring = f"{task}-probe"
-        k.create_ring(task, ring, 0, 8)
-    state = k.ring_state(task, ring)
-    made = k.ring_of(k.task(task), ring)
-    assert made is not None
-    heads = tuple(state.filters.heads) if state.filters is not None else (None,) * profile.op_last
-    return _Applied(state.classic, heads, made.state.register_op if made.reg_restricted else None)
-
-
 # -- the prover --------------------------------------------------------------------------------------------------
 
 class _Prover:
@@ -510,7 +443,7 @@ class _Prover:
         self._proven: dict[tuple[int, bytes, int], list[Obligation]] = {}
         self._assumed: dict[tuple[str, int, str], Any] = {}
         self._chains: dict[int, tuple[FilterNode, Any]] = {}
-        self._classic_flags: dict[int, Any] = {}
+        self._classic_flags: dict[tuple[int, int], Any] = {}
         self._lemmas: dict[tuple[int, bytes], tuple[str, ...]] = {}
 
     def term(self, checked: CheckedProgram) -> tuple[Any, frozenset[int]]:
@@ -608,7 +541,7 @@ class _Prover:
 
     # -- whole variants ----------------------------------------------------------------------------------------
 
-    def _sides(self, applied: _Applied, op: int) -> tuple[Any, Any, bool, tuple[str, ...]]:
+    def _sides(self, applied: Applied, op: int) -> tuple[Any, Any, bool, tuple[str, ...]]:
         """What the variant and the policy say for requests of ``op`` (formulas over the submitted flags and the
         context), whether either reads the context, and the assumptions of the lemmas used.
 
@@ -619,10 +552,10 @@ class _Prover:
         if classic is None:
             allowed = _TRUE
         elif classic.sqe_op >> op & 1:
-            allowed = self._classic_flags.get(id(classic))
+            key = (classic.flags_allowed & 0xFF, classic.flags_required & 0xFF)
+            allowed = self._classic_flags.get(key)
             if allowed is None:
-                allowed = self._classic_flags[id(classic)] = _flags_check(
-                    self.v.raw, classic.flags_allowed & 0xFF, classic.flags_required)
+                allowed = self._classic_flags[key] = _flags_check(self.v.raw, *key)
         else:
             allowed = _FALSE
         wanted = self.pol.opcode(op)
@@ -637,7 +570,7 @@ class _Prover:
         return (_all([allowed, chain]), _all([self.pol.flags(), wanted]), not (_literal(chain) and _literal(wanted)),
                 lemma)
 
-    def plan_check(self, variant: Variant, applied: _Applied, setup: str, profile: KernelProfile,
+    def plan_check(self, variant: Variant, applied: Applied, setup: str, profile: KernelProfile,
                    ops: Iterable[int]) -> Obligation:
         """Every request of ``ops`` is allowed by the variant (classic check on the submitted flags, then the
         opcode's filter chain on the context) iff the policy allows it: one query over all opcodes.
@@ -695,7 +628,7 @@ class _Prover:
         return replace(ob, holds=None, detail=f"{setup}: the solver's counterexample "
                        f"{'breaks ' + ', '.join(broken) if broken else 'does not reproduce concretely'}: a prover bug")
 
-    def _request(self, applied: _Applied, op: int, profile: KernelProfile, raw: int, ctx: bytes) -> tuple[bytes, int]:
+    def _request(self, applied: Applied, op: int, profile: KernelProfile, raw: int, ctx: bytes) -> tuple[bytes, int]:
         """The counterexample's request made whole: where neither side read the context, the query left it
         unconstrained, so solve again for ``op`` alone under every assumption, preferring no flags at all."""
         v = self.v
@@ -725,12 +658,12 @@ class _Prover:
         return found[1]
 
     @staticmethod
-    def _concrete_plan(applied: _Applied, op: int, raw: int, ctx: bytes) -> bool:
+    def _concrete_plan(applied: Applied, op: int, raw: int, ctx: bytes) -> bool:
         if applied.classic is not None and sqe_denial(applied.classic, op, raw) is not None:
             return False
         return run_chain(applied.heads[op], ctx, detail=False).allowed
 
-    def register_check(self, variant: Variant, applied: _Applied) -> Obligation:
+    def register_check(self, variant: Variant, applied: Applied) -> Obligation:
         if applied.error:
             return Obligation(Check.REGISTER, variant.mechanism, None, False, detail=applied.error)
         wrong = [r for r in range(self.profile.register_last)
@@ -750,14 +683,14 @@ class _Prover:
         known = range(self.profile.op_last)
         target = self.plan.target
         if variant.mechanism != "filters":
-            fresh = _apply(variant, target, self.profile, inherited=False)
+            fresh = apply_variant(variant, target, self.profile, inherited=False)
             out.append(self.plan_check(variant, fresh, "fresh task", self.profile, known))
         else:
             newer = replace(self.profile, name=f"{self.profile.name} with one more opcode",
                             op_last=self.profile.op_last + 1)
-            fresh = _apply(variant, target, newer, inherited=False)
+            fresh = apply_variant(variant, target, newer, inherited=False)
             out.append(self.plan_check(variant, fresh, "fresh task", self.profile, known))
-            out.append(self.plan_check(variant, _apply(variant, target, self.profile, inherited=True),
+            out.append(self.plan_check(variant, apply_variant(variant, target, self.profile, inherited=True),
                                        "inherited filters", self.profile, known))
             out.append(self.plan_check(variant, fresh, "a newer kernel's opcode", newer, [self.profile.op_last]))
         out.append(self.register_check(variant, fresh))
