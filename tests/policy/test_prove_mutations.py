@@ -189,4 +189,5 @@ def test_dropping_deny_rest_is_caught_and_the_model_confirms() -> None:
         assert k.decide(k.new_ring_state("main"), sqe).allowed
         assert not decide(compiled.policy, example.opcode, 0, example.ctx).allowed
         caught += 1
+    print(f"drop DENY_REST: {caught} caught")
     assert caught >= 2
