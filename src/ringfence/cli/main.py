@@ -26,7 +26,7 @@ from ringfence.errors import (
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS: Final = (
-    "asm", "disasm", "check", "emu", "compile", "run", "scenario", "probe", "vm",
+    "asm", "disasm", "check", "emu", "compile", "verify", "run", "scenario", "probe", "vm",
 )
 
 EXIT_OK: Final = 0
