@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from ringfence.abi.profiles import profile
+from ringfence.cli import main as cli_main
 from ringfence.errors import ScenarioError
 from ringfence.scenario import parse, runner, steps
 from ringfence.scenario.bind import bind
+from ringfence.scenario.compare import compare_backends, compare_record
 from ringfence.scenario.model_backend import ModelBackend
+from ringfence.scenario.transcript import SubmitResult
 
 INET_ONLY = {"policy": {"name": "inet", "kernel": "7.0+", "default": "allow", "target": "task"},
              "flags": {"allowed": ["IO_LINK"]},
@@ -41,3 +47,18 @@ def test_classic_variant_with_predicates_and_flags() -> None:
 def test_filters_variant_refused_with_the_reason() -> None:
     with pytest.raises(ScenarioError, match=r"filters cannot express \[flags\]"):
         bind(parse(_doc("filters")), profile("7.2"))
+
+
+def test_compare_and_explain_bind_policy_steps(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Paths that run a scenario on backends directly compile its policy steps first."""
+    scenario = parse(_doc(None))
+    prof = profile("7.2")
+    comparison = compare_backends(scenario, ModelBackend(prof), ModelBackend(prof))
+    assert comparison.agreed and comparison.left is not None and len(comparison.left.steps) == 6
+    assert comparison.left.steps[-1].result == SubmitResult(2, ((1, "ok"), (2, "EACCES")))
+    record = {"skipped": None, "transcript": comparison.right.to_json() if comparison.right else None}
+    assert compare_record(scenario, ModelBackend(prof), record).agreed
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(_doc(None)))
+    assert cli_main.main(["scenario", "explain", str(path), "--kernel", "7.2"]) == 0
+    assert "EACCES" in capsys.readouterr().out
