@@ -16,6 +16,7 @@ from ringfence.errors import ScenarioError
 from ringfence.harness.backend import LiveBackend, needs_netns
 from ringfence.live import _sys
 from ringfence.scenario import compare, load, parse, run, skip_reason
+from ringfence.scenario.bind import bind
 from ringfence.scenario.model_backend import ModelBackend
 from ringfence.scenario.transcript import SubmitResult
 
@@ -155,7 +156,8 @@ def test_model_agrees_with_this_kernel(backend: LiveBackend, kernel: KernelProfi
     for scenario in [parse(d) for d in ALL] + [load(p) for p in sorted(CORPUS.rglob("*.toml"))]:
         if skip_reason(scenario, kernel, backend.features()):
             continue
-        diffs = compare(backend.run(scenario), model.run(scenario))
+        bound = bind(scenario, kernel)  # policy steps become the registrations they stand for
+        diffs = compare(backend.run(bound), model.run(bound))
         if diffs:
             found[scenario.name] = [d.render("live", "model") for d in diffs]
     assert not found, found

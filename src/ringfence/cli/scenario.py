@@ -13,6 +13,7 @@ from ringfence.cli.main import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, EXIT_UNSUPPORT
 from ringfence.model import Submitted
 from ringfence.scenario import runner
 from ringfence.scenario.backend import Backend
+from ringfence.scenario.bind import bind
 from ringfence.scenario.compare import compare_backends, side_by_side
 from ringfence.scenario.explain import explain_answer
 from ringfence.scenario.generate import generate_many
@@ -230,7 +231,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace, model_profile: KernelProfile) -> int:
     path = Path(args.file)
-    scenarios = load_dir(path) if path.is_dir() else [load(path)]
+    scenarios = [bind(sc, model_profile) for sc in (load_dir(path) if path.is_dir() else [load(path)])]
     backend = ModelBackend(model_profile)
     if args.json:
         transcripts = [backend.run(sc) for sc in scenarios]
