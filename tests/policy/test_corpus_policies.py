@@ -71,9 +71,18 @@ def test_example_rules_say_why(path: Path) -> None:
     assert all(rule.reason for rule in policy.rules), [r.label() for r in policy.rules if not r.reason]
 
 
-def test_policies_are_proven() -> None:
-    pytest.importorskip("ringfence.policy.prove", reason="no prover in this tree yet")
-    pytest.skip("the prover's interface is not settled: wire the corpus to it once it is merged")
+@pytest.mark.parametrize("path", POLICIES, ids=_id)
+def test_policies_are_proven(path: Path) -> None:
+    """Every example and liburing policy, on every kernel it applies to, compiles to a Plan the prover proves."""
+    from ringfence.policy import prove
+
+    policy = load_policy(path)
+    kernels = [p for p in PROFILES.values() if p.version >= policy.kernel
+               and (p.task_restrictions or policy.target is TargetKind.RING)]
+    assert kernels
+    for prof in kernels:
+        report = prove.prove(compile_policy(policy, prof))
+        assert report.result == "proven", f"{path.name} on {prof.name}: {report}"
 
 
 # -- scenarios on the model -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from ringfence.bpf import Program, assemble, check, run  # noqa: E402
 from ringfence.bpf.gen import context as random_context  # noqa: E402
 from ringfence.bpf.gen import valid_program  # noqa: E402
 from ringfence.bpf.symbolic import symbolic_result  # noqa: E402
+from ringfence.errors import PolicyError  # noqa: E402
 from ringfence.policy import prove  # noqa: E402
 from ringfence.policy.build import allow, deny, policy  # noqa: E402
 from ringfence.policy.compile import compile_policy  # noqa: E402
@@ -180,25 +181,21 @@ def test_the_policy_formula_agrees_with_the_evaluator(seed: int) -> None:
             (seed, SqeOp(op).name, ctx.hex())
 
 
-@pytest.mark.parametrize(("flags", "kind"), [(None, Check.PLAN), (["IO_LINK"], Check.REGISTER)])
-def test_an_empty_register_list_is_a_known_compiler_bug_the_prover_finds(flags: list[str] | None,
-                                                                         kind: Check) -> None:
-    """``[register] allowed = []`` cannot be said with classic records: without SQE-side records the Plan
-    registers zero records, which deny every SQE; with them, no REGISTER_OP record leaves register opcodes
-    unrestricted. compile.py emits both today; when it refuses such policies instead, this test must change."""
+@pytest.mark.parametrize("flags", [None, ["IO_LINK"]])
+def test_an_empty_register_list_is_refused_while_requests_are_allowed(flags: list[str] | None) -> None:
+    """``[register] allowed = []`` cannot be said with classic records while any request is allowed (the prover
+    refuted the Plans the compiler used to emit); with every request denied it is the empty record set."""
     p = policy("no-register", allow("READ"), default="allow", register=[], flags_allowed=flags)
-    report = prove.prove(compile_policy(p, K72))
-    assert report.result == "refuted"
-    assert {o.kind for o in report.failures()} == {kind}
+    with pytest.raises(PolicyError, match="cannot be said"):
+        compile_policy(p, K72)
+    locked = compile_policy(policy("locked", register=[]), K72)
+    assert locked.plan.variants[0].registrations[0].records == ()
+    assert prove.prove(locked).result == "proven"
 
 
-def test_a_register_only_ring_policy_before_7_0_is_a_known_compiler_bug_the_prover_finds() -> None:
-    """Before 7.0 one classic registration restricts both sides: a Plan of REGISTER_OP records alone denies every
-    SQE of a default-allow policy. compile.py emits it today; when it adds the SQE side there, this must change."""
+def test_a_register_only_ring_policy_before_7_0_says_both_sides() -> None:
+    """Before 7.0 one classic registration restricts both sides, so the Plan lists the SQE side in full too (a
+    Plan of REGISTER_OP records alone, as the compiler once emitted, denied every SQE: the prover refuted it)."""
     p = policy("old-ring", default="allow", target="ring", kernel="6.18+", register=["ENABLE_RINGS", "PROBE"])
-    report = prove.prove(compile_policy(p, profile("6.18")))
-    (bad,) = report.failures()
-    assert bad.kind is Check.PLAN and bad.counterexample is not None
-    example = bad.counterexample
-    assert not example.plan_allows and example.policy_allows and not example.has_context
-    assert prove.prove(compile_policy(p, profile("7.0"))).result == "proven"  # 7.0 split the two sides
+    assert prove.prove(compile_policy(p, profile("6.18"))).result == "proven"
+    assert prove.prove(compile_policy(p, profile("7.0"))).result == "proven"

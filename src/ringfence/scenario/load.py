@@ -279,7 +279,7 @@ def _b_policy(r: Mapping[str, Any], c: dict[str, Any], base: Path) -> s.Step:
         raise ValueError(f"unknown field(s) {sorted(unknown)}")
     try:
         if "file" in r:
-            policy = load_policy(base / str(r["file"]), root=base.parent)
+            policy = load_policy(base / str(r["file"]))
             source = str(r["file"])
         else:
             if not isinstance(r["policy"], Mapping):
