@@ -46,7 +46,7 @@ ODD = {"policy": {"name": "odd */ name ??/", "default": "deny", "kernel": "7.2+"
        "deny": [{"ops": ["OPENAT"], "open": {"flags": {"any": ["O_CREAT"]}}, "reason": "no creating"}]}
 
 # an empty register allow-list and nothing else: a restrictions step without a single record
-LOCKED = {"policy": {"name": "locked", "default": "allow", "kernel": "7.0+"}, "register": {"allowed": []}}
+LOCKED = {"policy": {"name": "locked", "default": "deny", "kernel": "7.0+"}, "register": {"allowed": []}}
 
 
 def _compiled(name: str) -> tuple[Plan, str]:
