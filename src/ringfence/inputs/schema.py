@@ -262,7 +262,8 @@ class Bits(Schema[int]):
                 raise error_at(node, f"{name}: more than 64 names")
             total = 0
             for index, item in enumerate(node.items):
-                total |= self.part(Str(max_len=64).read(item, f"{name}[{index}]"), item, name)
+                item_name = token(f"{name.strip('`')}[{index}]", 80)
+                total |= self.part(Str(max_len=64).read(item, item_name), item, item_name)
             return total
         if isinstance(node, Scalar) and isinstance(node.value, str):
             if len(node.value) > 1024:
