@@ -67,7 +67,7 @@ STEP_CASES = [
     ('do = "register"\nopcode = "PROBE"\nfiles = ["null"]', 11, 9, "only a FILES registration takes `files`"),
     ('do = "register"\nopcode = "FILES"\nfiles = ["nul"]', 11, 10, "unknown resource `nul`; did you mean `null`?"),
     ('do = "register"\nopcode = "PROBE"\nresult = "EACESS"', 11, 10, "did you mean `EACCES`?"),
-    ('do = "submit"\nring = "r"\nexpext = { submitted = 1 }', 11, 1, "unknown key `expext` in a `submit` step; did "
+    ('do = "submit"\nring = "r"\nexpext = { submitted = 1 }', 11, 1, "unknown key `expext` in this `submit` step; did "
                                                                       "you mean `expect`?"),
     ('do = "submit"\nring = "r"\nexpect = { submitted = 1, cqes = { x = "ok" } }', 11, 36,
      "`expect.cqes`: key `x` is not a user_data value"),
@@ -90,7 +90,7 @@ STEP_CASES = [
     ('do = "drop_privileges"\nuid = 0', 10, 7, "`uid`: 0 is out of range 1..65534"),
     ('do = "drop_privileges"\nuid = -1', 10, 7, "-1 is out of range 1..65534"),
     ('do = "drop_privileges"\nuid = 4294967295', 10, 7, "out of range 1..65534"),
-    ('do = "fork"', 8, 1, "a `fork` step needs `child`"),
+    ('do = "fork"', 8, 1, "this `fork` step needs `child`"),
     ('do = "forc"\nchild = "c"', 9, 6, "unknown step kind `forc`; did you mean `fork`?"),
     ('do = "nnp"\ntask = 5', 10, 8, "`task`: expected a name"),
     ('do = "nnp"\nexpect = "EACESS"', 10, 10, "did you mean `EACCES`?"),

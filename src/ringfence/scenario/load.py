@@ -234,7 +234,7 @@ def _step(node: Node, index: int, context: _Context) -> s.Step:
         raise node.pos.error("a step needs `do`")
     member = node.members["do"]
     kind = _KIND.read(member.value, "`do`")
-    fields = Fields(node, allowed=_COMMON | STEP_KEYS[kind], what=f"a `{kind}` step")
+    fields = Fields(node, allowed=_COMMON | STEP_KEYS[kind], what=f"this `{kind}` step")
     common = {"task": fields.get("task", NAME, "main"), "line": index,
               "expect": expectation(fields, submit=kind == "submit")}
     context.sites.append({key: fields.key_pos(key) if key in fields.table else fields.table.pos
