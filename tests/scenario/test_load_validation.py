@@ -242,6 +242,11 @@ def test_caps(tmp_path: Path) -> None:
     assert f"more than {caps.MAX_SQES} SQEs in all" in error.message
     error = _step(tmp_path, 'do = "filter"\nopcode = "NOP"\ninsns = [' + ", ".join(["[6, 0, 0, 0]"] * 8193) + "]")
     assert "at most 8192 allowed" in error.message
+    program = 'program = """' + "ld [0]\n" * 4095 + 'ret #0"""\n'
+    filters = "".join(f'[[step]]\ndo = "filter"\nopcode = "NOP"\n{program}' for _ in range(2))
+    sqes = ", ".join('{ op = "NOP" }' for _ in range(256))
+    error = _load(tmp_path, HEAD + filters + f'[[step]]\ndo = "submit"\nring = "r"\nsqes = [{sqes}]\n' * 3)
+    assert error.step == 5 and "more than 4194304 instruction runs" in error.message
 
 
 def test_dict_documents_are_checked_the_same_without_lines() -> None:

@@ -155,6 +155,8 @@ def from_plain(value: Any, file: str = "<data>", *, limits: Limits = DEFAULT_LIM
             what = f"nested deeper than {limits.max_depth} levels" if depth > limits.max_depth \
                 else f"more than {limits.max_nodes} values"
             raise InputError(f"document is {what}", file=file)
+        if type(item) in _SCALARS:
+            return Scalar(item, nowhere)
         if isinstance(item, Mapping):
             members: dict[str, Member] = {}
             for key, sub in item.items():

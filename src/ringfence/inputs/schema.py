@@ -302,8 +302,8 @@ class ListOf(Schema[tuple[T, ...]]):
             exact = self.min_items == self.max_items
             raise error_at(node, f"{name}: {count} values, {'exactly' if exact else 'at least'} "
                                  f"{self.min_items} needed")
-        base = name.strip("`")
-        return tuple(self.item.read(item, token(f"{base}[{i}]", 80)) for i, item in enumerate(node.items))
+        base = name.strip("`")  # already escaped and clipped by whoever made ``name``
+        return tuple(self.item.read(item, f"`{base}[{i}]`") for i, item in enumerate(node.items))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,9 @@ MAX_SQES_PER_SUBMIT: Final = 256
 MAX_SQES: Final = 4096                  # in all the submit steps of a scenario
 MAX_PROGRAM_INSNS: Final = 8192         # in one filter program (the kernel takes at most 4096)
 MAX_INSNS: Final = 65536                # in all the filter programs of a scenario
+#: Filter instructions in all times SQEs in all: what the model may have to interpret (every SQE may run every
+#: filter), about a second per million.
+MAX_WORK: Final = 1 << 22
 MAX_RECORDS: Final = 4096               # restriction records in one step
 MAX_COUNT: Final = 65535                # nr_args, nr_res
 MAX_ENTRIES: Final = 65536              # ring entries (the kernel refuses 0 and more than 32768)

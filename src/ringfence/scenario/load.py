@@ -93,12 +93,15 @@ _RECORD_REGISTER: Final = Either((Choice({op.name: int(op) for op in RegisterOp}
                                          prefixes=("IORING_", "REGISTER_")), Int(0, U8)))
 
 
+_INSN_FIELDS: Final = (Int(0, U16), Int(0, U8), Int(0, U8), Int(0, U32))
+
+
 def _insn(node: Node, name: str) -> tuple[int, int, int, int]:
     if not isinstance(node, Array) or len(node) != 4:
         raise node.pos.error(f"{name}: an instruction is [code, jt, jf, k]")
     base = name.strip("`")
     code, jt, jf, k = (schema.read(item, f"`{base}[{i}]`") for i, (schema, item) in
-                       enumerate(zip((Int(0, U16), Int(0, U8), Int(0, U8), Int(0, U32)), node.items, strict=True)))
+                       enumerate(zip(_INSN_FIELDS, node.items, strict=True)))
     return code, jt, jf, k
 
 
@@ -115,6 +118,12 @@ class _Context:
     sqes: int = 0
     insns: int = 0
     sites: list[dict[str, Pos]] = field(default_factory=list)
+
+    def check_work(self, fields: Fields, key: str) -> None:
+        """Filter instructions times SQEs stays within :data:`caps.MAX_WORK` (the model's interpreting)."""
+        if self.insns * self.sqes > caps.MAX_WORK:
+            raise fields.error(key, f"{self.insns} filter instructions and {self.sqes} SQEs in all: more than "
+                                    f"{caps.MAX_WORK} instruction runs for the model (their product)")
 
 
 # -- entry points ----------------------------------------------------------------------------------------------------
@@ -324,6 +333,7 @@ def _program(f: Fields, context: _Context) -> tuple[bytes, str]:
     context.insns += len(program)
     if context.insns > caps.MAX_INSNS:
         raise f.error(chosen, f"the scenario's programs have more than {caps.MAX_INSNS} instructions in all")
+    context.check_work(f, chosen)
     return program.to_bytes(), text
 
 
@@ -371,6 +381,7 @@ def _b_submit(f: Fields, c: dict[str, Any], context: _Context) -> s.Step:
     context.sqes += len(nodes)
     if context.sqes > caps.MAX_SQES:
         raise f.error("sqes", f"the scenario submits more than {caps.MAX_SQES} SQEs in all")
+    context.check_work(f, "sqes")
     return s.Submit(**c, ring=ring, sqes=tuple(read_sqe(node, i) for i, node in enumerate(nodes)))
 
 
