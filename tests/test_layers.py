@@ -15,19 +15,20 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "ringfence"
 # Each layer and what it may import (besides itself and the standard library).
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
+    "inputs": {"errors"},
     "abi": {"errors"},
     "bpf": {"errors", "abi"},
     "model": {"errors", "abi", "bpf"},
     "live": {"errors", "abi", "bpf"},
     "vm": {"errors"},
-    "policy": {"errors", "abi", "bpf", "model"},
+    "policy": {"errors", "abi", "bpf", "model", "inputs"},
     "sandbox": {"errors", "abi", "bpf", "live", "policy"},
     # beside the floors: they may import any floor, no floor imports them
-    "scenario": {"errors", "abi", "bpf", "model", "policy"},
+    "scenario": {"errors", "abi", "bpf", "model", "policy", "inputs"},
     "harness": {"errors", "abi", "bpf", "live", "scenario"},
-    "cli": {"errors", "abi", "bpf", "scenario", "model", "live", "harness", "vm", "policy", "sandbox", "cli"},
+    "cli": {"errors", "abi", "bpf", "scenario", "model", "live", "harness", "vm", "policy", "sandbox", "cli", "inputs"},
 }
-STDLIB_ONLY = {"live", "harness", "vm", "abi", "bpf", "errors", "sandbox"}
+STDLIB_ONLY = {"live", "harness", "vm", "abi", "bpf", "errors", "sandbox", "inputs"}
 #: The one module that may import z3.
 PROVER = SRC / "policy" / "prove.py"
 #: What ``ringfence run`` needs to apply a Plan: none of it may load the prover or z3, even indirectly.
@@ -72,7 +73,7 @@ def test_imports_point_down(path: Path) -> None:
 
 def test_every_layer_exists() -> None:
     assert MODULES, "no modules found"
-    assert {"abi", "bpf", "scenario", "errors"} <= {_layer(p) for p in MODULES}
+    assert {"abi", "bpf", "scenario", "errors", "inputs"} <= {_layer(p) for p in MODULES}
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))

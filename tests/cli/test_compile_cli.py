@@ -39,7 +39,7 @@ def test_c(capsysbinary: pytest.CaptureFixture[bytes], target: str) -> None:
     assert f"static inline int rf_web_client_classic_apply({args})\n" in text
     assert ('"enable"' in text) == (target == "ring")
     assert ("ringfence_no_new_privs()) < 0" in text) == (target == "task")
-    assert "allow rule at" in text and ": local web servers */" in text  # rule and reason beside the program
+    assert "allow rule at" in text and ": the internal API network, TLS only */" in text  # rule and reason beside the program
 
 
 def test_python(capsysbinary: pytest.CaptureFixture[bytes]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import tempfile
@@ -18,6 +19,7 @@ from ringfence.live import _sys
 from ringfence.scenario import compare, load, parse, run, skip_reason
 from ringfence.scenario.bind import bind
 from ringfence.scenario.model_backend import ModelBackend
+from ringfence.scenario.steps import Submit
 from ringfence.scenario.transcript import SubmitResult
 
 from ._scenarios import ALL, SOURCE_COW, sc
@@ -137,8 +139,12 @@ def test_stuck_agent_is_killed_and_reported(private_tmp: Path) -> None:
 
 
 def test_unknown_resource_ends_the_run_with_an_error(backend: LiveBackend) -> None:
-    transcript = backend.run(parse(sc("t", [{"do": "ring", "ring": "r"}, {"do": "submit", "ring": "r", "sqes": [
-        {"op": "WRITE", "fd": "nowhere"}]}])))
+    scenario = parse(sc("t", [{"do": "ring", "ring": "r"}, {"do": "submit", "ring": "r", "sqes": [
+        {"op": "WRITE", "fd": "null"}]}]))
+    submit = scenario.steps[1]
+    assert isinstance(submit, Submit)  # the loader refuses an unknown resource: build the step past it
+    bad = dataclasses.replace(submit, sqes=(dataclasses.replace(submit.sqes[0], fd="nowhere"),))
+    transcript = backend.run(dataclasses.replace(scenario, steps=(scenario.steps[0], bad)))
     assert transcript.error is not None and "unknown resource 'nowhere'" in transcript.error
     assert len(transcript.steps) == 1
 
