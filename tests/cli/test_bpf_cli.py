@@ -224,7 +224,18 @@ class TestHostileInput:
         for path in ("/dev/zero", str(fifo), str(tmp_path), str(tmp_path / "missing")):
             assert ringfence(command, path) == 2, path
             err = capsys.readouterr().err
-            assert err.startswith(f"ringfence {command}: cannot read ") and "Traceback" not in err
+            assert err.startswith(f"{path}: cannot read: ") and "Traceback" not in err
+
+    @pytest.mark.parametrize("command", MINE)
+    def test_json_errors_are_objects(self, command: str, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+        bad = tmp_path / "bad.asm"
+        bad.write_text("ret #0\nfrob x\n")
+        cases = [(str(tmp_path / "missing"), 2, None)] + ([(str(bad), 3, 2)] if command != "disasm" else [])
+        for path, code, line in cases:
+            assert ringfence(command, path, "--json") == code, path
+            out = json.loads(capsys.readouterr().out)
+            assert out["schema"] == 1 and out["error"]["exit"] == code and out["error"]["line"] == line, out
 
     def test_unreadable_file_is_a_usage_error(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         path = tmp_path / "secret.asm"

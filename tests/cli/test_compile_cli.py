@@ -9,7 +9,7 @@ import pytest
 from ringfence.abi.opcodes import SqeOp
 from ringfence.abi.profiles import profile
 from ringfence.cli import main as cli_main
-from ringfence.cli.main import EXIT_INVALID, EXIT_OK, EXIT_USAGE
+from ringfence.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from ringfence.policy.compile import compile_policy
 from ringfence.policy.load import load
 from ringfence.policy.plan import Plan
@@ -39,7 +39,7 @@ def test_c(capsysbinary: pytest.CaptureFixture[bytes], target: str) -> None:
     assert f"static inline int rf_web_client_classic_apply({args})\n" in text
     assert ('"enable"' in text) == (target == "ring")
     assert ("ringfence_no_new_privs()) < 0" in text) == (target == "task")
-    assert "allow rule at" in text and ": the internal API network, TLS only */" in text  # rule and reason beside the program
+    assert "allow rule at" in text and ": the internal API network, TLS only */" in text
 
 
 def test_python(capsysbinary: pytest.CaptureFixture[bytes]) -> None:

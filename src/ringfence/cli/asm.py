@@ -11,7 +11,7 @@ from ringfence.bpf.formats import to_c, to_hex, to_python
 from ringfence.bpf.insn import Program
 from ringfence.bpf.printable import printable
 from ringfence.cli.check import INPUT_HELP, add_target_argument, read_input
-from ringfence.cli.main import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE
+from ringfence.cli.common import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE
 
 NAME: Final = "asm"
 SUMMARY: Final = "assemble a cBPF filter (syntax: docs/asm.md)"
@@ -45,8 +45,6 @@ def result(program: Program) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     program = read_input(NAME, args.file, "asm", target=args.target)
-    if program is None:
-        return EXIT_USAGE
     fmt = "json" if args.json else args.format or ("raw" if args.output else "hex")
     if fmt == "raw":
         data: bytes | str = program.to_bytes()

@@ -1,4 +1,4 @@
-"""``ringfence check``: would the kernel accept this program as an io_uring (or seccomp) filter? (spec §5.5)"""
+"""``ringfence check``: would the kernel accept this program as an io_uring (or seccomp) filter?"""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from ringfence.bpf.formats import INPUT_FORMATS, MAX_INPUT_BYTES, InputFormat, r
 from ringfence.bpf.insn import Program
 from ringfence.bpf.printable import printable
 from ringfence.bpf.target import TARGETS
-from ringfence.cli.main import EXIT_CODES_HELP, EXIT_INVALID, EXIT_OK, EXIT_USAGE
+from ringfence.cli.common import EXIT_CODES_HELP, EXIT_INVALID, EXIT_OK
+from ringfence.errors import UnreadableError
 
 NAME: Final = "check"
 SUMMARY: Final = "check a cBPF filter against the kernel's rules"
@@ -57,8 +58,9 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def read_input(command: str, path: str, kind: InputFormat | None,
-               allowed: tuple[InputFormat, ...] = INPUT_FORMATS, target: str = "io_uring") -> Program | None:
-    """The program in ``path``, or None after printing why the file cannot be read (a usage error).
+               allowed: tuple[InputFormat, ...] = INPUT_FORMATS, target: str = "io_uring") -> Program:
+    """The program in ``path``; :class:`~ringfence.errors.UnreadableError` (a usage error, exit 2) if the file
+    cannot be read at all.
 
     Invalid content raises (:class:`~ringfence.errors.DecodeError`, :class:`~ringfence.errors.AsmError`):
     the command line reports it with its position and exit code 3.
@@ -66,9 +68,7 @@ def read_input(command: str, path: str, kind: InputFormat | None,
     try:
         return read_program(path, kind, allowed, target=TARGETS[target])
     except OSError as exc:
-        print(f"ringfence {command}: cannot read {printable(path)}: {printable(exc.strerror or str(exc))}",
-              file=sys.stderr)
-        return None
+        raise UnreadableError(f"cannot read: {printable(exc.strerror or str(exc))}", file=printable(path)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,8 +82,6 @@ def diagnostic_json(d: Diagnostic) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     program = read_input(NAME, args.file, args.input, target=args.target)
-    if program is None:
-        return EXIT_USAGE
     found = diagnose(program, TARGETS[args.target], dead_code_rewrite=args.dead_code_rewrite)
     if args.json:
         out = {"schema": 1, "accepted": not found, "errno": found[0].errno_name if found else None,

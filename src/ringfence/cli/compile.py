@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Final
 
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, profile
-from ringfence.cli.main import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, EXIT_USAGE
+from ringfence.cli.common import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, EXIT_USAGE
 
 NAME: Final = "compile"
 SUMMARY: Final = "compile a policy to classic io_uring restrictions and cBPF filters (a Plan)"

@@ -10,7 +10,7 @@ from typing import Final
 from ringfence.bpf.disasm import LISTING_FORMAT, disassemble, disassembly
 from ringfence.bpf.insn import Program
 from ringfence.cli.check import INPUT_HELP, read_input
-from ringfence.cli.main import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE
+from ringfence.cli.common import EXIT_CODES_HELP, EXIT_OK
 
 NAME: Final = "disasm"
 SUMMARY: Final = "disassemble a cBPF filter into reassemblable text"
@@ -45,8 +45,6 @@ def result(program: Program, *, annotate: bool = True) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     program = read_input(NAME, args.file, args.format, ("raw", "hex"))
-    if program is None:
-        return EXIT_USAGE
     if args.json:
         sys.stdout.write(json.dumps(result(program, annotate=args.annotate), indent=2) + "\n")
     else:

@@ -19,7 +19,7 @@ from ringfence.bpf.interp import run as run_program
 from ringfence.bpf.printable import printable
 from ringfence.bpf.target import SECCOMP, TARGETS
 from ringfence.cli.check import INPUT_HELP, add_input_arguments, read_input
-from ringfence.cli.main import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, EXIT_USAGE
+from ringfence.cli.common import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, EXIT_USAGE
 from ringfence.errors import DecodeError
 
 NAME: Final = "emu"
@@ -126,8 +126,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"ringfence emu: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     program = read_input(NAME, args.file, args.input, target=args.target)
-    if program is None:
-        return EXIT_USAGE
     checked = check(program, TARGETS[args.target], dead_code_rewrite=args.dead_code_rewrite)
     res = run_program(checked, ctx, trace=args.trace)
     verdict = "allow" if res.allowed else "deny"

@@ -1,7 +1,7 @@
 """Entry point: builds the subcommand table and the top-level help from each module's ``SUMMARY``.
 
 A subcommand module exports ``NAME``, ``SUMMARY``, ``add_arguments(parser)`` and ``run(args) -> int``.
-Exit codes are one table, shown in ``--help``.
+Exit codes are one table (:mod:`ringfence.cli.common`), shown in ``--help``.
 """
 
 from __future__ import annotations
@@ -14,37 +14,13 @@ from types import ModuleType
 from typing import Final
 
 from ringfence import __version__
-from ringfence.errors import (
-    AsmError,
-    CheckError,
-    KernelError,
-    PolicyError,
-    RingfenceError,
-    ScenarioError,
-    UnsupportedError,
-)
+from ringfence.cli.common import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE, report
+from ringfence.errors import RingfenceError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS: Final = (
     "asm", "disasm", "check", "emu", "compile", "verify", "run", "scenario", "probe", "vm",
 )
-
-EXIT_OK: Final = 0
-EXIT_NO: Final = 1          # the answer is "no": request denied with --expect allow, scenario mismatch, ...
-EXIT_USAGE: Final = 2
-EXIT_INVALID: Final = 3     # invalid input: assembly, check or scenario error, with position
-EXIT_KERNEL: Final = 4      # the kernel refused (errno name printed)
-EXIT_UNSUPPORTED: Final = 5  # feature not available on this kernel
-
-EXIT_CODES_HELP: Final = """exit codes:
-  0  success
-  1  the answer is no (a denied request where allow was expected, a scenario that did not match)
-  2  usage error
-  3  invalid input (assembly, program check, scenario), with its position
-  4  the kernel refused (errno name printed)
-  5  feature not supported by this kernel or machine
-"""
-
 
 def _load(name: str) -> ModuleType:
     return importlib.import_module(f"ringfence.cli.{name}")
@@ -91,18 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args._run(args))
-    except (AsmError, CheckError, ScenarioError, PolicyError) as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_INVALID
-    except KernelError as exc:
-        print(f"ringfence: kernel refused: {exc}", file=sys.stderr)
-        return EXIT_KERNEL
-    except UnsupportedError as exc:
-        print(f"ringfence: unsupported: {exc}", file=sys.stderr)
-        return EXIT_UNSUPPORTED
     except RingfenceError as exc:
-        print(f"ringfence: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        return report(f"ringfence {args.command}", exc, as_json=bool(getattr(args, "json", False)))
     except BrokenPipeError:
         return EXIT_OK
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ringfence.cli.common import EXIT_OK, EXIT_UNSUPPORTED
 from ringfence.live.probe import probe, render
 
 NAME = "probe"
@@ -21,7 +22,6 @@ exit codes:
   0  success
   5  io_uring is not available (disabled by sysctl, not built in, or not permitted)
 """
-EXIT_UNSUPPORTED = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,4 +34,4 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=1, sort_keys=True))
     else:
         print(render(report))
-    return 0 if report.io_uring else EXIT_UNSUPPORTED
+    return EXIT_OK if report.io_uring else EXIT_UNSUPPORTED

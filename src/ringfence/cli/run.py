@@ -10,6 +10,8 @@ import errno
 import sys
 from typing import Final
 
+from ringfence.cli.common import EXIT_USAGE
+
 NAME: Final = "run"
 SUMMARY: Final = "run a command under an io_uring sandbox (fail-closed)"
 EPILOG: Final = """Order: checks (Plan vs this machine, io_uring available, no io_uring descriptors already open),
@@ -26,6 +28,7 @@ examples:
 
 exit codes:
   the command's own   when it ran
+  2                   usage error, or the Plan or policy file cannot be read
   5                   this kernel cannot apply the sandbox (no per-task restrictions or filters), or io_uring
                       is unavailable here; the command was not run
   125                 ringfence failed before running the command (the message says which step and why)
@@ -62,7 +65,7 @@ def _plan(args: argparse.Namespace) -> object:
             with open(args.plan, encoding="utf-8") as f:
                 text = f.read(16 << 20)
         except OSError as exc:
-            raise SystemExit(_fail(f"cannot read {args.plan}: {exc.strerror}", 2)) from None
+            raise SystemExit(_fail(f"cannot read {args.plan}: {exc.strerror}", EXIT_USAGE)) from None
         try:
             return Plan.loads(text)
         except PlanError as exc:
@@ -70,19 +73,23 @@ def _plan(args: argparse.Namespace) -> object:
     import os
 
     from ringfence.abi.profiles import profile_for_release
+    from ringfence.errors import RingfenceError
     from ringfence.policy.compile import compile_policy
     from ringfence.policy.load import load
 
-    compiled = compile_policy(load(args.policy), profile_for_release(os.uname().release))
-    plan = compiled.plan
-    if args.prove:
-        from ringfence.policy import prove  # type: ignore[attr-defined]
+    try:
+        compiled = compile_policy(load(args.policy), profile_for_release(os.uname().release))
+        if args.prove:
+            from ringfence.policy.prove import attach
 
-        plan = prove.prove_plan(compiled)
-    else:
+            compiled = attach(compiled)
+    except RingfenceError as exc:
+        # The command's own exit codes pass through, so every failure of ringfence itself is 125.
+        raise SystemExit(_fail(str(exc), 125)) from None
+    if not args.prove:
         print("ringfence run: the policy was compiled on the spot and not proven (--prove proves it)",
               file=sys.stderr)
-    return plan
+    return compiled.plan
 
 
 def _fail(message: str, code: int) -> int:
@@ -97,11 +104,11 @@ def run(args: argparse.Namespace) -> int:
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
-        return _fail("no command given (put it after --)", 2)
+        return _fail("no command given (put it after --)", EXIT_USAGE)
     number = getattr(errno, args.fallback_errno, None) if not args.fallback_errno.isdigit() else \
         int(args.fallback_errno)
     if not isinstance(number, int) or not 1 <= number <= 4095:
-        return _fail(f"--fallback-errno {args.fallback_errno!r} is not an errno name or number", 2)
+        return _fail(f"--fallback-errno {args.fallback_errno!r} is not an errno name or number", EXIT_USAGE)
     plan = _plan(args)
     assert isinstance(plan, Plan)
     options = Options(args.mechanism, args.fallback, number, args.close_inherited, args.dry_run)

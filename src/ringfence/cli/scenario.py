@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, KernelProfile, profile
-from ringfence.cli.main import EXIT_CODES_HELP, EXIT_INVALID, EXIT_NO, EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE
+from ringfence.cli.common import EXIT_CODES_HELP, EXIT_INVALID, EXIT_NO, EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE
 from ringfence.errors import InputError, ScenarioError, UnreadableError
 from ringfence.inputs import SCENARIO_FILE, STDIN, read_input
 from ringfence.model import Submitted
@@ -30,7 +30,7 @@ EPILOG: Final = """examples:
   ringfence scenario run tests/corpus/scenarios --kernel 7.2          every file, on the 7.2 model
   ringfence scenario run deny_nop.toml --backend live --json          on the running kernel
   ringfence scenario diff tests/corpus/scenarios/liburing             model (the live kernel's profile) vs live
-  ringfence scenario generate --seed 7 --count 100 --out /tmp/gen     random scenarios as JSON files
+  ringfence scenario generate --seed 7 --count 100 --out gen          random scenarios as JSON files
   ringfence scenario explain deny_nop.toml --kernel 7.3               why each step came out as it did
   ringfence scenario run - < deny_nop.toml                            a scenario on standard input (TOML)
 
@@ -48,25 +48,73 @@ MAX_GENERATED_STEPS: Final = 1000
 LIVE_MISSING: Final = "live backend not available"
 
 
+_ACTION_EPILOGS: Final = {
+    "run": """examples:
+  ringfence scenario run tests/corpus/scenarios --kernel 7.0         every file below, on the 7.0 model
+  ringfence scenario run tests/corpus/scenarios/liburing/test_deny_nop_ring.toml --backend live
+  ringfence scenario run - --json < scenario.toml                    standard input, a JSON report
+
+exit codes:
+  0  every scenario matched its expectations   1  a scenario did not match
+  2  usage, or a FILE that cannot be read       3  a scenario that is not valid, with file:line:col
+  5  every scenario was skipped (kernel selectors, missing features) or the live backend is unavailable
+""",
+    "diff": """examples:
+  ringfence scenario diff tests/corpus/scenarios/liburing            the model of this kernel vs this kernel
+  ringfence scenario diff deny_nop.toml --kernel 7.2 --json
+
+exit codes:
+  0  the model and the kernel agree on every scenario that ran   1  they differ somewhere (a finding)
+  2  usage, or a FILE that cannot be read   3  an invalid scenario   5  nothing ran, or no live backend
+""",
+    "generate": f"""examples:
+  ringfence scenario generate --seed 7                               one scenario, JSON on standard output
+  ringfence scenario generate --seed 7 --count 100 --out gen/        100 files in gen/
+  ringfence scenario generate --seed 1 --classic-only --no-exec      for kernels before 7.0, fast under TCG
+
+exit codes:
+  0  written   2  usage (--count 1..{MAX_COUNT}, --max-steps 1..{MAX_GENERATED_STEPS}, --out not a directory)
+""",
+    "explain": """examples:
+  ringfence scenario explain tests/corpus/scenarios/liburing/test_deny_nop_ring.toml
+  ringfence scenario explain scenario.toml --kernel 7.3 --json       the model's transcript with explanations
+
+Each step's result is followed by the rule that decided it, by id (docs/semantics.md lists every rule), and
+for each SQE by the mechanism, the filters that ran and the context values they saw.
+
+exit codes:
+  0  explained   2  usage, or a FILE that cannot be read   3  an invalid scenario
+""",
+}
+
+
+def _action(sub: Any, name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help_text, description=description, epilog=_ACTION_EPILOGS[name],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    return parser
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="scenario_action", metavar="ACTION")
     kernels = ", ".join(PROFILES)
-    p = sub.add_parser("run", help="run scenarios and check their expectations",
-                       description="Run each scenario (files or directories) and compare with its expectations.")
+    p = _action(sub, "run", "run scenarios and check their expectations",
+                "Run each scenario (files or directories) and compare with its expectations.")
     p.add_argument("files", nargs="+", metavar="FILE", help=FILE_HELP)
-    p.add_argument("--backend", choices=("model", "live"), default="model")
+    p.add_argument("--backend", choices=("model", "live"), default="model",
+                   help="the kernel model (default) or the running kernel through the live harness")
     p.add_argument("--kernel", default=None, help=f"model profile ({kernels}); default {DEFAULT_PROFILE}")
     p.add_argument("--json", action="store_true", help='print {"schema": 1, "reports": [...]}')
     p.add_argument("--root", metavar="DIR", default=None, help=ROOT_HELP)
-    p = sub.add_parser("diff", help="run on the model and on the live kernel, show the steps side by side",
-                       description="Differences between the model and the running kernel are findings.")
+    p = _action(sub, "diff", "run on the model and on the live kernel, show the steps side by side",
+                "Differences between the model and the running kernel are findings.")
     p.add_argument("files", nargs="+", metavar="FILE", help=FILE_HELP)
     p.add_argument("--kernel", default=None, help="model profile (default: the live kernel's probed profile)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help='print {"schema": 1, "results": [...]}')
     p.add_argument("--root", metavar="DIR", default=None, help=ROOT_HELP)
-    p = sub.add_parser("generate", help="write seeded random scenarios as JSON files",
-                       description="Random scenarios in the scenario file format; same seed, same files.")
-    p.add_argument("--seed", type=int, required=True)
+    p = _action(sub, "generate", "write seeded random scenarios as JSON files",
+                "Random scenarios in the scenario file format; same seed, same files.")
+    p.add_argument("--seed", type=int, required=True, help="the random seed")
     p.add_argument("--count", type=int, default=1, help=f"how many scenarios, 1..{MAX_COUNT} (default 1)")
     p.add_argument("--classic-only", action="store_true", help="no filters or task registration (pre-7.0 hosts)")
     p.add_argument("--max-steps", type=int, default=25,
@@ -74,11 +122,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--no-exec", action="store_true", help="leave out exec steps (slow under an emulated kernel)")
     p.add_argument("--out", metavar="DIR", help="directory for the files, created if missing; files of the same "
                                                 "name are replaced (default: JSON on standard output)")
-    p = sub.add_parser("explain", help="run on the model and say which mechanism decided each step",
-                       description="Per step: the spec rule that decided it; per SQE: mechanism, filters, values.")
+    p = _action(sub, "explain", "run on the model and say which mechanism decided each step",
+                "Per step: the rule that decided it; per SQE: mechanism, filters, values.")
     p.add_argument("file", metavar="FILE", help=FILE_HELP)
     p.add_argument("--kernel", default=None, help=f"model profile ({kernels}); default {DEFAULT_PROFILE}")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help='print {"schema": 1, "kernel": ..., "transcripts": [...]}')
     p.add_argument("--root", metavar="DIR", default=None, help=ROOT_HELP)
 
 

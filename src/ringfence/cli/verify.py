@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, profile
 from ringfence.bpf.insn import Program
-from ringfence.cli.main import EXIT_NO, EXIT_OK
+from ringfence.cli.common import EXIT_NO, EXIT_OK
 
 NAME: Final = "verify"
 SUMMARY: Final = "compile a policy and prove the Plan means it (needs z3: pip install 'ringfence[prove]')"
