@@ -57,7 +57,7 @@ def test_name_parsing() -> None:
 
 
 @pytest.mark.skipif(not HEADER.exists() or not shutil.which("cc"),
-                    reason="needs the kernel UAPI header and a C compiler")
+                    reason="environment: needs the kernel UAPI header and a C compiler")
 def test_values_agree_with_the_c_header(tmp_path: Path) -> None:
     """Every opcode the machine's header knows has the value our table gives it."""
     text = HEADER.read_text()

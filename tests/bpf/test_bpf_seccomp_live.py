@@ -92,7 +92,7 @@ def machine() -> None:
     if reason:
         if os.environ.get("RINGFENCE_REQUIRE_LIVE") == "1":
             pytest.fail(f"{reason} (and RINGFENCE_REQUIRE_LIVE=1 requires it)")
-        pytest.skip(reason)
+        pytest.skip("environment: " + reason)
 
 
 def test_helper_constants_restate_the_abi() -> None:

@@ -34,7 +34,7 @@ def _live_record(scenario: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module", autouse=True)
 def _host_kernel() -> None:
     if os.geteuid() != 0:
-        pytest.skip("the host conformance suite runs as root (it forks, drops privileges, unshares)")
+        pytest.skip("environment: the host conformance suite runs as root (it forks, drops privileges, unshares)")
     tally.KERNELS["host"] = f"{os.uname().release} (profile {_backend().profile.name})"
 
 

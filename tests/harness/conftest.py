@@ -21,7 +21,7 @@ def insns(rows: list[list[int]]) -> bytes:
 def probed() -> tuple[ProbeReport, KernelProfile]:
     report, profile = probed_profile()
     if not report.io_uring:
-        pytest.skip(f"io_uring unavailable here ({report.setup_error})")
+        pytest.skip(f"environment: io_uring unavailable here ({report.setup_error})")
     return report, profile
 
 
@@ -33,7 +33,7 @@ def kernel(probed: tuple[ProbeReport, KernelProfile]) -> KernelProfile:
 @pytest.fixture
 def root() -> None:
     if os.geteuid() != 0:
-        pytest.skip("needs root (netns, dropping privileges)")
+        pytest.skip("environment: needs root (netns, dropping privileges)")
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ def required() -> bool:
 def unavailable(reason: str) -> None:
     if required():
         pytest.fail(f"{reason} (required in CI / with RINGFENCE_REQUIRE_VM=1)")
-    pytest.skip(reason)
+    pytest.skip("environment: " + reason)
 
 
 @dataclass(frozen=True)

@@ -17,5 +17,5 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "policy"))  # planr
 def kernel() -> KernelProfile:
     report, profile = probed_profile()
     if not report.io_uring:
-        pytest.skip(f"io_uring unavailable here ({report.setup_error})")
+        pytest.skip(f"environment: io_uring unavailable here ({report.setup_error})")
     return profile

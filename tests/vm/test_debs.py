@@ -59,7 +59,7 @@ def _use(monkeypatch: pytest.MonkeyPatch, apt: FakeApt) -> None:
     monkeypatch.setattr(debs, "candidate_version", lambda _apt, name: apt.versions[name])
 
 
-@pytest.mark.skipif(shutil.which("dpkg-deb") is None or shutil.which("dpkg") is None, reason="needs dpkg")
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None or shutil.which("dpkg") is None, reason="environment: needs dpkg")
 def test_fetch_unpacks_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
     built = {"libfoo-dev": _build_deb(tmp_path, "libfoo-dev", "1:2.15-1"),
              "linux-foo": _build_deb(tmp_path, "linux-foo", "7.2.13-1")}

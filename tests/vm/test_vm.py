@@ -101,7 +101,7 @@ def test_version_ordering(older: str, newer: str) -> None:
     assert compare_versions(newer, newer) == 0
 
 
-@pytest.mark.skipif(shutil.which("dpkg") is None, reason="needs dpkg to cross-check")
+@pytest.mark.skipif(shutil.which("dpkg") is None, reason="environment: needs dpkg to cross-check")
 @pytest.mark.parametrize(("older", "newer"), VERSION_PAIRS)
 def test_version_ordering_agrees_with_dpkg(older: str, newer: str) -> None:
     assert subprocess.run(["dpkg", "--compare-versions", older, "lt", newer], check=False).returncode == 0

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from ringfence.abi.constants import AF, AT_FDCWD
 from ringfence.abi.opcodes import SqeOp
@@ -79,6 +80,38 @@ class Sqe:
     def name(self) -> str:
         """The opcode's name, or its number when this ringfence does not know it."""
         return SqeOp(self.opcode).name if self.opcode < len(SqeOp) else str(self.opcode)
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields that differ from zero (``opcode`` always), ``how`` as an object, ``sockaddr`` as hex."""
+        out: dict[str, Any] = {"opcode": self.opcode}
+        for name in _INT_FIELDS[1:]:
+            if getattr(self, name):
+                out[name] = getattr(self, name)
+        if self.path:
+            out["path"] = self.path
+        if self.how is not None:
+            out["how"] = {"flags": self.how.flags, "mode": self.how.mode, "resolve": self.how.resolve}
+        if self.sockaddr:
+            out["sockaddr"] = self.sockaddr.hex()
+        return out
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> Sqe:
+        """The inverse of :meth:`to_json`; ``ValueError`` for unknown keys or values that do not fit."""
+        unknown = set(data) - {*_INT_FIELDS, "path", "how", "sockaddr"}
+        if unknown:
+            raise ValueError(f"unknown SQE field(s): {', '.join(sorted(unknown))}")
+        ints = {name: data[name] for name in _INT_FIELDS if name in data}
+        if any(not isinstance(v, int) or isinstance(v, bool) for v in ints.values()):
+            raise ValueError("SQE fields are integers")
+        how = data.get("how")
+        return Sqe(**ints, path=str(data.get("path", "")),
+                   how=None if how is None else OpenHow(int(how["flags"]), int(how["mode"]), int(how["resolve"])),
+                   sockaddr=bytes.fromhex(str(data.get("sockaddr", ""))))
+
+
+_INT_FIELDS: Final = ("opcode", "flags", "user_data", "fd", "off", "addr", "len", "op_flags", "buf_index",
+                      "personality", "file_index", "ioprio")
 
 
 def nop(*, user_data: int = 0, flags: int = 0) -> Sqe:

@@ -15,6 +15,7 @@ from typing import Final
 from ringfence.abi.layout import FilterRegistration
 from ringfence.abi.opcodes import SetupFlag
 from ringfence.abi.profiles import KernelProfile
+from ringfence.model.decide import RingState
 from ringfence.model.filters import FilterNode
 from ringfence.model.kernel import Kernel
 from ringfence.model.restriction import RestrictionState
@@ -33,6 +34,8 @@ class Applied:
     heads: tuple[FilterNode | None, ...]
     register_op: int | None
     error: str = ""
+    #: The whole state a request on the target ring meets, for :func:`ringfence.model.decide`.
+    state: RingState | None = None
 
 
 _PARENTS: dict[str, tuple[Kernel, Iterator[int]]] = {}
@@ -85,4 +88,4 @@ def apply_variant(variant: Variant, target: str, profile: KernelProfile, *, inhe
     made = k.ring_of(k.task(task), ring)
     assert made is not None
     heads = tuple(state.filters.heads) if state.filters is not None else (None,) * profile.op_last
-    return Applied(state.classic, heads, made.state.register_op if made.reg_restricted else None)
+    return Applied(state.classic, heads, made.state.register_op if made.reg_restricted else None, state=state)
