@@ -1,0 +1,202 @@
+"""A lower bound on the instructions any filter for a formula executes, found without the optimizer.
+
+The bound is the cost of the **optimal decision tree** over the formula's atomic tests (its atoms and the order
+splits of its equalities, :mod:`.partition`), on the same partition and weights as :mod:`.cost`. A tree node
+is a test and costs what a program needs to run it: the jump, plus the load of the test's view unless A
+already holds it (``ld`` 1, ``ld; and`` 2 or ``and`` 1 when A holds a wider mask of the word, the byte swap of
+a port 7), or, for a masked test against 0 or one bit, a ``jset`` on the word A holds. A leaf is one ``ret``.
+The mean and the worst case are minimised separately, each over all trees (exhaustive search with
+memoisation), so each is a bound on its own. Programs are DAGs, but every path through a DAG is a path of the
+tree it unfolds to, and merging paths can only lose what A holds, so no program over these tests does better.
+
+The search is exponential: formulas with more than :data:`MAX_ATOMS` distinct atoms get no bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from ringfence.bpf.insn import JEQ, JSET
+from ringfence.policy.ir import U32, And, Atom, Const, Formula, Not, Or, atoms
+from ringfence.policy.partition import Partition, Test, TooManyCellsError, View, with_splits
+
+MAX_ATOMS: Final = 12
+_MAX_CLASSES: Final = 1 << 20
+_MAX_STATES: Final = 300_000
+_SWAP_LOAD: Final = 7
+
+
+class NoBoundError(Exception):
+    """The formula is past the search's caps; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    worst: int
+    mean: float
+    atoms: int
+    classes: int
+
+
+Key = tuple[int, tuple[int, ...]]
+
+
+def _load(view: View, a: View | None) -> tuple[int, View] | None:
+    """Instructions to put ``view`` into A when A holds ``a``, and what A then holds; None if impossible."""
+    if a == view:
+        return 0, view
+    m = view.mask
+    if m is None:  # a byte-swapped port
+        return _SWAP_LOAD, view
+    if a is not None and a.offset == view.offset and a.mask is not None and m & ~a.mask == 0:
+        return 1, view  # and #m
+    return (1 if m == U32 else 2), view
+
+
+def _options(t: Test, a: View | None) -> list[tuple[int, View]]:
+    """Ways to run ``t`` from A = ``a``: (instructions including the jump, A afterwards)."""
+    load = _load(t.view, a)
+    out = [] if load is None else [(load[0] + 1, load[1])]
+    m = t.view.mask
+    if m is not None and m != U32 and t.op in (JEQ, JSET):
+        bitwise = (t.op == JEQ and (t.k == 0 or (t.k == m and m & (m - 1) == 0))) or t.op == JSET
+        if bitwise:
+            if a is not None and a.offset == t.offset and a.mask is not None and m & ~a.mask == 0:
+                out.append((1, a))
+            out.append((2, View.word(t.offset)))
+    return out
+
+
+def lower_bound(f: Formula, weights: Mapping[int, Mapping[int, float]] | None = None) -> Bound:
+    """The bound for ``f`` (see the module doc); raises :class:`NoBoundError` past the caps."""
+    if isinstance(f, Const):
+        return Bound(1, 1.0, 0, 1)
+    found = sorted(atoms(f))
+    if len(found) > MAX_ATOMS:
+        raise NoBoundError(f"{len(found)} atoms (the exhaustive search stops at {MAX_ATOMS})")
+    tests = with_splits(Test.of_atom(a) for a in found)
+    try:
+        part = Partition.of(tests)
+    except TooManyCellsError as e:
+        raise NoBoundError(str(e)) from None
+    if part.size > _MAX_CLASSES:
+        raise NoBoundError(f"{part.size} input classes (at most {_MAX_CLASSES})")
+    return _Search(f, part, tests, weights or {}).run(len(found))
+
+
+class _Search:
+    def __init__(self, f: Formula, part: Partition, tests: tuple[Test, ...],
+                 weights: Mapping[int, Mapping[int, float]]) -> None:
+        self.part = part
+        self.offsets = tuple(part.cells)
+        self.index = {off: i for i, off in enumerate(self.offsets)}
+        sizes = [len(part.cells[o]) for o in self.offsets]
+        self.strides = [1] * len(sizes)
+        for i in range(len(sizes) - 2, -1, -1):
+            self.strides[i] = self.strides[i + 1] * sizes[i + 1]
+        self.n = self.strides[0] * sizes[0] if sizes else 1
+        self.digit: dict[tuple[int, int], int] = {}
+        self.tests = [(t, self.index[t.offset], part.truth(t)) for t in tests]
+        self.full = (1 << self.n) - 1
+        self.boxes: dict[tuple[int, int], int] = {}
+        self.truth = self._formula(f)
+        self.prob = [self._probs(o, weights.get(o, {})) for o in self.offsets]
+        self.memo: dict[tuple[tuple[int, ...], Key | None], tuple[float, int]] = {}
+
+    def _probs(self, off: int, weights: Mapping[int, float]) -> list[float]:
+        reps = self.part.cells[off]
+        ts = [t for t, i, _ in self.tests if self.offsets[i] == off]
+        sig = [tuple(t.holds(w) for t in ts) for w in reps]
+        raw = [1.0] * len(reps)
+        listed: dict[tuple[bool, ...], float] = {}
+        for value, wt in weights.items():
+            s = tuple(t.holds(value) for t in ts)
+            listed[s] = listed.get(s, 0.0) + wt
+        raw = [listed.get(s, 1.0) for s in sig]
+        total = sum(raw)
+        return [r / total for r in raw]
+
+    def _cells_mask(self, i: int, cells: int) -> int:
+        """Product classes whose cell of word ``i`` is in ``cells``."""
+        key = (i, cells)
+        got = self.boxes.get(key)
+        if got is not None:
+            return got
+        stride, size = self.strides[i], len(self.part.cells[self.offsets[i]])
+        period = stride * size
+        pattern = 0
+        for c in range(size):
+            if cells >> c & 1:
+                pattern |= ((1 << stride) - 1) << (c * stride)
+        out, width = pattern, period
+        while width < self.n:
+            out |= out << width
+            width *= 2
+        out &= self.full
+        self.boxes[key] = out
+        return out
+
+    def _formula(self, f: Formula) -> int:
+        if isinstance(f, Const):
+            return self.full if f.value else 0
+        if isinstance(f, Atom):
+            t = Test.of_atom(f)
+            return self._cells_mask(self.index[t.offset], self.part.truth(t))
+        if isinstance(f, Not):
+            return self.full & ~self._formula(f.arg)
+        if isinstance(f, And):
+            out = self.full
+            for a in f.args:
+                out &= self._formula(a)
+            return out
+        assert isinstance(f, Or)
+        out = 0
+        for a in f.args:
+            out |= self._formula(a)
+        return out
+
+    def run(self, n_atoms: int) -> Bound:
+        state = tuple((1 << len(self.part.cells[o])) - 1 for o in self.offsets)
+        mass, worst = self._best(state, None)
+        return Bound(worst, mass, n_atoms, self.n)
+
+    def _mass(self, state: tuple[int, ...]) -> float:
+        p = 1.0
+        for i, cells in enumerate(state):
+            probs = self.prob[i]
+            p *= sum(probs[c] for c in range(len(probs)) if cells >> c & 1)
+        return p
+
+    def _best(self, state: tuple[int, ...], a: View | None) -> tuple[float, int]:
+        """(probability-weighted instructions, worst instructions) of the best trees below ``state``."""
+        key = (state, None if a is None else (a.offset, a.sources))
+        got = self.memo.get(key)
+        if got is not None:
+            return got
+        if len(self.memo) > _MAX_STATES:
+            raise NoBoundError(f"the search passed {_MAX_STATES} states")
+        box = self.full
+        for i, cells in enumerate(state):
+            box &= self._cells_mask(i, cells)
+        mass = self._mass(state)
+        if box & self.truth in (0, box):
+            result = (mass, 1)
+        else:
+            best_mass, best_worst = float("inf"), 1 << 30
+            for t, i, truth in self.tests:
+                cells = state[i]
+                yes, no = cells & truth, cells & ~truth
+                if not yes or not no:
+                    continue
+                s_yes = (*state[:i], yes, *state[i + 1:])
+                s_no = (*state[:i], no, *state[i + 1:])
+                for cost, after in _options(t, a):
+                    m1, w1 = self._best(s_yes, after)
+                    m2, w2 = self._best(s_no, after)
+                    best_mass = min(best_mass, cost * mass + m1 + m2)
+                    best_worst = min(best_worst, cost + max(w1, w2))
+            result = (best_mass, best_worst)
+        self.memo[key] = result
+        return result
