@@ -26,7 +26,7 @@ from ringfence.errors import (
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS: Final = (
-    "asm", "disasm", "check", "emu", "compile", "scenario", "probe", "vm",
+    "asm", "disasm", "check", "emu", "compile", "cost", "scenario", "probe", "vm",
 )
 
 EXIT_OK: Final = 0

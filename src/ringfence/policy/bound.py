@@ -20,11 +20,12 @@ from typing import Final
 
 from ringfence.bpf.insn import JEQ, JSET
 from ringfence.policy.ir import U32, And, Atom, Const, Formula, Not, Or, atoms
-from ringfence.policy.partition import Partition, Test, TooManyCellsError, View, with_splits
+from ringfence.policy.partition import Partition, Test, TooManyCellsError, with_splits
 
 MAX_ATOMS: Final = 12
 _MAX_CLASSES: Final = 1 << 20
-_MAX_STATES: Final = 300_000
+#: The search gives up (no bound) after this many distinct states: minutes of Python past it.
+MAX_STATES: Final = 8_000
 _SWAP_LOAD: Final = 7
 
 
@@ -40,36 +41,19 @@ class Bound:
     classes: int
 
 
-Key = tuple[int, tuple[int, ...]]
-
-
-def _load(view: View, a: View | None) -> tuple[int, View] | None:
-    """Instructions to put ``view`` into A when A holds ``a``, and what A then holds; None if impossible."""
-    if a == view:
-        return 0, view
-    m = view.mask
-    if m is None:  # a byte-swapped port
-        return _SWAP_LOAD, view
-    if a is not None and a.offset == view.offset and a.mask is not None and m & ~a.mask == 0:
-        return 1, view  # and #m
-    return (1 if m == U32 else 2), view
-
-
-def _options(t: Test, a: View | None) -> list[tuple[int, View]]:
-    """Ways to run ``t`` from A = ``a``: (instructions including the jump, A afterwards)."""
-    load = _load(t.view, a)
-    out = [] if load is None else [(load[0] + 1, load[1])]
+def _first_cost(t: Test) -> int:
+    """Instructions for ``t`` on a path that has not tested its word yet: the cheapest load plus the jump."""
     m = t.view.mask
-    if m is not None and m != U32 and t.op in (JEQ, JSET):
-        bitwise = (t.op == JEQ and (t.k == 0 or (t.k == m and m & (m - 1) == 0))) or t.op == JSET
-        if bitwise:
-            if a is not None and a.offset == t.offset and a.mask is not None and m & ~a.mask == 0:
-                out.append((1, a))
-            out.append((2, View.word(t.offset)))
-    return out
+    if m is None:
+        return _SWAP_LOAD + 1
+    if m == U32:
+        return 2
+    bitwise = t.op == JSET or (t.op == JEQ and (t.k == 0 or (t.k == m and m & (m - 1) == 0)))
+    return 2 if bitwise else 3
 
 
-def lower_bound(f: Formula, weights: Mapping[int, Mapping[int, float]] | None = None) -> Bound:
+def lower_bound(f: Formula, weights: Mapping[int, Mapping[int, float]] | None = None, *,
+                max_states: int = MAX_STATES) -> Bound:
     """The bound for ``f`` (see the module doc); raises :class:`NoBoundError` past the caps."""
     if isinstance(f, Const):
         return Bound(1, 1.0, 0, 1)
@@ -83,12 +67,13 @@ def lower_bound(f: Formula, weights: Mapping[int, Mapping[int, float]] | None = 
         raise NoBoundError(str(e)) from None
     if part.size > _MAX_CLASSES:
         raise NoBoundError(f"{part.size} input classes (at most {_MAX_CLASSES})")
-    return _Search(f, part, tests, weights or {}).run(len(found))
+    return _Search(f, part, tests, weights or {}, max_states).run(len(found))
 
 
 class _Search:
     def __init__(self, f: Formula, part: Partition, tests: tuple[Test, ...],
-                 weights: Mapping[int, Mapping[int, float]]) -> None:
+                 weights: Mapping[int, Mapping[int, float]], max_states: int) -> None:
+        self.max_states = max_states
         self.part = part
         self.offsets = tuple(part.cells)
         self.index = {off: i for i, off in enumerate(self.offsets)}
@@ -98,16 +83,19 @@ class _Search:
             self.strides[i] = self.strides[i + 1] * sizes[i + 1]
         self.n = self.strides[0] * sizes[0] if sizes else 1
         self.digit: dict[tuple[int, int], int] = {}
-        self.tests = [(t, self.index[t.offset], part.truth(t)) for t in tests]
+        self.tests = [(t, self.index[t.offset], part.truth(t), _first_cost(t)) for t in tests]
+        self.all_cells = [(1 << len(part.cells[o])) - 1 for o in self.offsets]
+        self.raw: dict[tuple[int, ...], tuple[float, int]] = {}
+        self.masses: dict[tuple[int, int], float] = {}
         self.full = (1 << self.n) - 1
         self.boxes: dict[tuple[int, int], int] = {}
         self.truth = self._formula(f)
         self.prob = [self._probs(o, weights.get(o, {})) for o in self.offsets]
-        self.memo: dict[tuple[tuple[int, ...], Key | None], tuple[float, int]] = {}
+        self.memo: dict[tuple[int, ...], tuple[float, int]] = {}
 
     def _probs(self, off: int, weights: Mapping[int, float]) -> list[float]:
         reps = self.part.cells[off]
-        ts = [t for t, i, _ in self.tests if self.offsets[i] == off]
+        ts = [t for t, i, _, _ in self.tests if self.offsets[i] == off]
         sig = [tuple(t.holds(w) for t in ts) for w in reps]
         raw = [1.0] * len(reps)
         listed: dict[tuple[bool, ...], float] = {}
@@ -159,44 +147,65 @@ class _Search:
 
     def run(self, n_atoms: int) -> Bound:
         state = tuple((1 << len(self.part.cells[o])) - 1 for o in self.offsets)
-        mass, worst = self._best(state, None)
-        return Bound(worst, mass, n_atoms, self.n)
+        mean, worst = self._best(state)
+        return Bound(worst, mean, n_atoms, self.n)
 
-    def _mass(self, state: tuple[int, ...]) -> float:
-        p = 1.0
-        for i, cells in enumerate(state):
+    def _mass(self, i: int, cells: int) -> float:
+        key = (i, cells)
+        got = self.masses.get(key)
+        if got is None:
             probs = self.prob[i]
-            p *= sum(probs[c] for c in range(len(probs)) if cells >> c & 1)
-        return p
+            got = self.masses[key] = sum(probs[c] for c in range(len(probs)) if cells >> c & 1)
+        return got
 
-    def _best(self, state: tuple[int, ...], a: View | None) -> tuple[float, int]:
-        """(probability-weighted instructions, worst instructions) of the best trees below ``state``."""
-        key = (state, None if a is None else (a.offset, a.sources))
-        got = self.memo.get(key)
+    def _depends(self, i: int, cells: int, box: int) -> bool:
+        """Whether the formula, inside ``box``, still changes with word ``i``'s cell."""
+        stride = self.strides[i]
+        seen: int | None = None
+        for c in range(len(self.part.cells[self.offsets[i]])):
+            if cells >> c & 1:
+                here = (self.truth & box & self._cells_mask(i, 1 << c)) >> (c * stride)
+                if seen is None:
+                    seen = here
+                elif here != seen:
+                    return True
+        return False
+
+    def _best(self, state: tuple[int, ...]) -> tuple[float, int]:
+        """(expected, worst) instructions of the best trees for the classes in ``state``.
+
+        Expectations are conditional on ``state``, so a word the formula no longer depends on inside the box
+        can be narrowed to one of its cells without changing the answer: that is the memo key."""
+        got = self.raw.get(state)
         if got is not None:
             return got
-        if len(self.memo) > _MAX_STATES:
-            raise NoBoundError(f"the search passed {_MAX_STATES} states")
         box = self.full
         for i, cells in enumerate(state):
             box &= self._cells_mask(i, cells)
-        mass = self._mass(state)
         if box & self.truth in (0, box):
-            result = (mass, 1)
-        else:
-            best_mass, best_worst = float("inf"), 1 << 30
-            for t, i, truth in self.tests:
+            self.raw[state] = (1.0, 1)
+            return (1.0, 1)
+        live = [i for i, cells in enumerate(state) if cells & (cells - 1) and self._depends(i, cells, box)]
+        canon = tuple(cells if i in live else cells & -cells for i, cells in enumerate(state))
+        got = self.memo.get(canon)
+        if got is None:
+            if len(self.memo) > self.max_states:
+                raise NoBoundError(f"the search passed {self.max_states} states")
+            best_mean, best_worst = float("inf"), 1 << 30
+            for _, i, truth, first in self.tests:
+                if i not in live:
+                    continue
                 cells = state[i]
                 yes, no = cells & truth, cells & ~truth
                 if not yes or not no:
                     continue
-                s_yes = (*state[:i], yes, *state[i + 1:])
-                s_no = (*state[:i], no, *state[i + 1:])
-                for cost, after in _options(t, a):
-                    m1, w1 = self._best(s_yes, after)
-                    m2, w2 = self._best(s_no, after)
-                    best_mass = min(best_mass, cost * mass + m1 + m2)
-                    best_worst = min(best_worst, cost + max(w1, w2))
-            result = (best_mass, best_worst)
-        self.memo[key] = result
-        return result
+                cost = 1 if cells != self.all_cells[i] else first
+                p = self._mass(i, yes) / self._mass(i, cells)
+                m1, w1 = self._best((*state[:i], yes, *state[i + 1:]))
+                m2, w2 = self._best((*state[:i], no, *state[i + 1:]))
+                best_mean = min(best_mean, cost + p * m1 + (1 - p) * m2)
+                best_worst = min(best_worst, cost + max(w1, w2))
+            got = (best_mean, best_worst)
+            self.memo[canon] = got
+        self.raw[state] = got
+        return got
