@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ringfence.bpf.insn import Program
 from ringfence.policy.fields import FIELDS, Kind
 from ringfence.policy.ir import Formula, atoms
-from ringfence.policy.lift import Branch, Leaf, Node, lift
+from ringfence.policy.lift import Branch, Leaf, Lifted, Node, lift
 from ringfence.policy.partition import Partition, Test, with_splits
 
 if TYPE_CHECKING:
@@ -84,9 +84,17 @@ def walk(program: Program, tests: Iterable[Test] | None = None, weights: Weights
     own = lifted.tests()
     base = with_splits(own if tests is None else tests)
     policy = Partition.of(base)
-    joint = Partition.of(with_splits((*base, *own)))
+    joint_tests = with_splits((*base, *own))
+    joint = policy if set(joint_tests) == set(base) else Partition.of(joint_tests)
     probs = _probabilities(policy, joint, base, weights or {})
     return _Walker(joint, probs).run(lifted.root, len(program), policy.size)
+
+
+def walk_lifted(lifted: Lifted, length: int, partition: Partition, probs: Mapping[int, Sequence[float]]) -> Walk:
+    """:func:`walk` for a program already lifted, on a partition at least as fine as its own tests, with each
+    cell's probability given (per word, summing to 1): for the optimizer, which has both at hand."""
+    return _Walker(partition, {off: tuple(p) for off, p in probs.items()}).run(lifted.root, length,
+                                                                              partition.size)
 
 
 def _probabilities(policy: Partition, joint: Partition, base: Sequence[Test],
@@ -114,7 +122,7 @@ def _probabilities(policy: Partition, joint: Partition, base: Sequence[Test],
 class _Walker:
     """Expected and worst instructions from each node, memoised on (node, cells still possible per word)."""
 
-    def __init__(self, joint: Partition, probs: dict[int, tuple[float, ...]]) -> None:
+    def __init__(self, joint: Partition, probs: Mapping[int, tuple[float, ...]]) -> None:
         self.offsets = tuple(joint.cells)
         self.index = {off: i for i, off in enumerate(self.offsets)}
         self.joint = joint

@@ -93,6 +93,11 @@ class View:
 
     def branch_bit(self, fixed: int, dst: int = U32) -> int:
         """The free word bit that matters most to the view's bits in ``dst`` (highest destination bit first)."""
+        if self.mask is not None:
+            free = self.mask & dst & ~fixed
+            if free:
+                return 1 << (free.bit_length() - 1)
+            raise AssertionError("no free bit")
         for d in range(_BITS - 1, -1, -1):
             if not dst >> d & 1:
                 continue
@@ -154,8 +159,9 @@ class Test:
         return True if lo & k else False if not hi & k else None
 
     def splits(self) -> tuple[Test, ...]:
-        """The order tests a decision tree may split an equality's value set with (``>= k``, ``> k``)."""
-        if self.op != JEQ:
+        """The order tests a decision tree may split an equality's value set with (``>= k``, ``> k``): for
+        equalities on a whole word, where value sets (families, ports, addresses) live."""
+        if self.op != JEQ or not self.view.is_word:
             return ()
         out = [Test(self.view, JGE, self.k)] if self.k else []
         if self.k < U32:

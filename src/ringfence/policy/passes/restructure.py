@@ -16,22 +16,32 @@ again on its output is a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from ringfence.bpf.builder import Builder, Built, Label
 from ringfence.bpf.insn import ABS, ALU, AND, JEQ, JSET, LD, Instruction, K, W
-from ringfence.policy.cost import Weights, cost
+from ringfence.policy.cost import Weights, walk_lifted
 from ringfence.policy.ir import U32
 from ringfence.policy.lift import Branch, Leaf, LiftError, Node, lift, nodes
 from ringfence.policy.partition import Partition, Test, TooManyCellsError, View, with_splits
 
 _MAX_ORDERS: Final = 24
-_MAX_TREE_STATES: Final = 20_000
+#: Past this many cells in all words together, only two word orders are tried.
+_MANY_CELLS: Final = 24
+#: Programs this pass produced (by their bytes): running it again on them finds nothing better.
+_MADE: dict[tuple[bytes, tuple[tuple[int, tuple[tuple[int, float], ...]], ...]], None] = {}
+_MADE_LIMIT: Final = 4096
+_MAX_TREE_STATES: Final = 3_000
+#: Words with more cells than this get a greedy tree (exhaustive search costs too much there).
+_EXHAUSTIVE_CELLS: Final = 16
 _EPS: Final = 1e-9
+
+
+_AKey = tuple[int, tuple[int, ...]] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,62 +109,121 @@ class _Tree:
 
 
 class _Level:
-    """Chooses the decision tree that routes one word's cells to their children."""
+    """Chooses the decision tree that routes one word's cells to their children: exhaustive search while it
+    stays small (:data:`_MAX_TREE_STATES`), a greedy choice past it. Trees are remembered per grouping, so
+    diagram nodes and word orders that need the same routing share the work."""
 
     def __init__(self, tests: Sequence[tuple[Test, int]], probs: Sequence[float],
                  recipes: Mapping[tuple[int, tuple[int, ...]], tuple[Instruction, ...]]) -> None:
         self.tests = tests
         self.probs = probs
         self.recipes = recipes
+        self.steps: dict[tuple[Test, tuple[int, tuple[int, ...]] | None], list[_Step]] = {}
+        self.trees: dict[tuple[int, ...], _Tree] = {}
+        self.masses: dict[int, float] = {}
+
+    def _steps(self, t: Test, a: View | None) -> list[_Step]:
+        key = (t, None if a is None else (a.offset, a.sources))
+        got = self.steps.get(key)
+        if got is None:
+            got = self.steps[key] = _steps(t, a, self.recipes)
+        return got
+
+    def _mass(self, cells: int) -> float:
+        got = self.masses.get(cells)
+        if got is None:
+            got = self.masses[cells] = sum(p for c, p in enumerate(self.probs) if cells >> c & 1)
+        return got
 
     def best(self, groups: Sequence[int]) -> _Tree:
         """``groups[c]``: the child cell ``c`` goes to."""
-        memo: dict[tuple[int, tuple[int, tuple[int, ...]] | None], _Tree] = {}
-        full = (1 << len(groups)) - 1
+        key = tuple(groups)
+        tree = self.trees.get(key)
+        if tree is None:
+            by_group: dict[int, int] = {}
+            for c, g in enumerate(groups):
+                by_group[g] = by_group.get(g, 0) | 1 << c
+            full = (1 << len(groups)) - 1
+            tree = None
+            if len(groups) <= _EXHAUSTIVE_CELLS:
+                with contextlib.suppress(_TooBigError):
+                    tree = self._search(full, groups, by_group, exhaustive=True)
+            if tree is None:
+                tree = self._search(full, groups, by_group, exhaustive=False)
+            self.trees[key] = tree
+        return tree
 
-        def mass(cells: int) -> float:
-            return sum(self.probs[c] for c in range(len(groups)) if cells >> c & 1)
+    def _search(self, full: int, groups: Sequence[int], by_group: Mapping[int, int], *, exhaustive: bool) -> _Tree:
+        """The cheapest tree (mean, then worst, then size); the search keeps scores only and builds the tree
+        from the remembered choices at the end."""
+        memo: dict[tuple[int, _AKey], tuple[float, int, int, tuple[_Step, int, int] | None]] = {}
 
-        def solve(cells: int, a: View | None) -> _Tree:
-            key = (cells, None if a is None else (a.offset, a.sources))
+        def pure(cells: int) -> int | None:
+            g = groups[(cells & -cells).bit_length() - 1]
+            return g if not cells & ~by_group[g] else None
+
+        def akey(a: View | None) -> _AKey:
+            return None if a is None else (a.offset, a.sources)
+
+        def solve(cells: int, a: View | None) -> tuple[float, int, int, tuple[_Step, int, int] | None]:
+            key = (cells, akey(a))
             got = memo.get(key)
             if got is not None:
                 return got
-            first = (cells & -cells).bit_length() - 1
-            if all(groups[c] == groups[first] for c in range(len(groups)) if cells >> c & 1):
-                tree = _Tree(None, None, None, groups[first], 0.0, 0, 0)
-            else:
-                if len(memo) > _MAX_TREE_STATES:
-                    raise _TooBigError
-                m = mass(cells)
-                found: _Tree | None = None
-                for t, truth in self.tests:
-                    yes, no = cells & truth, cells & ~truth
-                    if not yes or not no:
-                        continue
-                    for step in _steps(t, a, self.recipes):
-                        y, n = solve(yes, step.after), solve(no, step.after)
-                        cand = _Tree(step, y, n, -1, step.size * m + y.mass + n.mass,
-                                     step.size + max(y.worst, n.worst), step.size + y.size + n.size)
-                        if found is None or _better(cand, found):
-                            found = cand
-                if found is None:
-                    raise _TooBigError  # the tests cannot tell the groups apart: not a program this pass made sense of
-                tree = found
-            memo[key] = tree
-            return tree
+            if pure(cells) is not None:
+                memo[key] = (0.0, 0, 0, None)
+                return memo[key]
+            if exhaustive and len(memo) > _MAX_TREE_STATES:
+                raise _TooBigError
+            m = self._mass(cells)
+            options: dict[tuple[int, int, _AKey], tuple[_Step, int, int]] = {}
+            for t, truth in self.tests:
+                yes, no = cells & truth, cells & ~truth
+                if yes and no:
+                    for step in self._steps(t, a):
+                        options.setdefault((yes, step.size, akey(step.after)), (step, yes, no))
+            if not options:
+                raise _TooBigError  # the tests cannot tell the groups apart: not a program this pass made sense of
+            choices = list(options.values())
+            if not exhaustive:
+                choices = [max(choices, key=lambda o: self._greedy_score(o[0], o[1], o[2], pure))]
+            best: tuple[float, int, int, tuple[_Step, int, int] | None] | None = None
+            for step, yes, no in choices:
+                y, n = solve(yes, step.after), solve(no, step.after)
+                size = step.size
+                cand = (size * m + y[0] + n[0], size + max(y[1], n[1]), size + y[2] + n[2], (step, yes, no))
+                if best is None or _better(cand, best):
+                    best = cand
+            assert best is not None
+            memo[key] = best
+            return best
 
-        return solve(full, None)
+        def build(cells: int, a: View | None) -> _Tree:
+            mass, worst, size, choice = solve(cells, a)
+            if choice is None:
+                g = pure(cells)
+                assert g is not None
+                return _Tree(None, None, None, g, 0.0, 0, 0)
+            step, yes, no = choice
+            return _Tree(step, build(yes, step.after), build(no, step.after), -1, mass, worst, size)
+
+        return build(full, None)
+
+    def _greedy_score(self, step: _Step, yes: int, no: int, pure: Callable[[int], int | None]) -> float:
+        """Mass settled per instruction: a side that needs nothing more counts whole, a balanced split half."""
+        settled = (self._mass(yes) if pure(yes) is not None else 0.0) + \
+            (self._mass(no) if pure(no) is not None else 0.0)
+        return (settled + 0.5 * min(self._mass(yes), self._mass(no))) / step.size
 
 
 class _TooBigError(Exception):
     """A level needs more search than the pass spends on it."""
 
 
-def _better(a: _Tree, b: _Tree) -> bool:
-    if abs(a.mass - b.mass) > _EPS:
-        return a.mass < b.mass
-    return (a.worst, a.size) < (b.worst, b.size)
+def _better(a: tuple[float, int, int, object], b: tuple[float, int, int, object]) -> bool:
+    if abs(a[0] - b[0]) > _EPS:
+        return a[0] < b[0]
+    return (a[1], a[2]) < (b[1], b[2])
 
 
 class _Diagram:
@@ -230,6 +299,7 @@ class _Restructure:
             self.by_word.setdefault(t.offset, []).append((t, self.truth[t]))
         self.probs = self._probs(weights or {})
         self.comments = self._comments()
+        self.levels = {off: _Level(self.by_word[off], self.probs[off], lifted.recipes) for off in self.part.cells}
 
     def _probs(self, weights: Weights) -> dict[int, list[float]]:
         """Each cell's probability: the summed weights of the listed values in it, or 1, normalised."""
@@ -263,6 +333,8 @@ class _Restructure:
                 seen.setdefault(n.test.offset)
         first = tuple(seen)
         cands: dict[tuple[int, ...], None] = {first: None, tuple(sorted(first)): None}
+        if sum(len(c) for c in self.part.cells.values()) > _MANY_CELLS:
+            return list(cands)
         if len(first) <= 4:
             for p in itertools.permutations(first):
                 cands.setdefault(p)
@@ -316,7 +388,7 @@ class _Restructure:
             off = order[var]
             targets = tuple(dict.fromkeys(children))
             groups = [targets.index(c) for c in children]
-            tree = _Level(self.by_word[off], self.probs[off], self.lifted.recipes).best(groups)
+            tree = self.levels[off].best(groups)
             trees[n] = (tree, targets)
             length += tree.size
             mean += p * tree.mass
@@ -395,6 +467,10 @@ def _key(mean: float, worst: int, length: int) -> tuple[float, int, int]:
 def restructure(built: Built, weights: Weights | None = None) -> tuple[Built, bool]:
     """The pass: ``(built, False)`` when the program is not a decision diagram over words or nothing is
     cheaper."""
+    made_key = (built.program.to_bytes(), tuple(sorted((off, tuple(sorted(v.items())))
+                                                        for off, v in (weights or {}).items())))
+    if made_key in _MADE:
+        return built, False
     try:
         r = _Restructure(built, weights)
         best: _Plan | None = None
@@ -405,10 +481,11 @@ def restructure(built: Built, weights: Weights | None = None) -> tuple[Built, bo
     except (LiftError, TooManyCellsError, _TooBigError, RecursionError):
         return built, False
     assert best is not None
-    before = cost(built.program, r.part.tests, weights)
+    before = walk_lifted(r.lifted, len(built.program), r.part, r.probs).cost
     if _key(best.mean, best.worst, best.length) >= _key(before.mean, before.worst, before.length):
         return built, False
     out = r.emit(best)
-    if math.isnan(best.mean):
-        return built, False
+    if len(_MADE) >= _MADE_LIMIT:
+        _MADE.clear()
+    _MADE[(out.program.to_bytes(), made_key[1])] = None
     return out, True
