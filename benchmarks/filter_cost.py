@@ -121,13 +121,16 @@ def _generated(seed: int = 50, rules: int = 50) -> dict[str, Any]:
     return {"policy": {"name": "generated-50", "kernel": "7.2+", "default": "deny"}, "allow": allow, "deny": deny}
 
 
-def _best_of(fn: Any, repeat: int) -> float:
-    times = []
+def _best_of(fn: Any, repeat: int) -> tuple[float, float]:
+    """Best wall-clock and best CPU time of ``repeat`` runs (CPU time is what one core spends: the machine may
+    be shared)."""
+    wall, cpu = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return min(wall), min(cpu)
 
 
 def main() -> int:
@@ -155,11 +158,13 @@ def main() -> int:
     for op, prog in sorted(compiled.programs.items()):
         print(_row(f"generated-50 {SqeOp(op).name}", prog.formula, None, args.bound, misses))
 
-    t_plain = _best_of(lambda: compile_policy(generated, PROFILE, optimized=False), args.repeat)
-    t_opt = _best_of(lambda: compile_policy(generated, PROFILE, optimized=True), args.repeat)
-    print(f"\ncompile generated-50 ({len(generated.rules)} rules), best of {args.repeat}: "
-          f"unoptimized {t_plain * 1000:.1f} ms, optimized {t_opt * 1000:.1f} ms "
-          f"(ratio {t_opt / t_plain:.1f}x; goal < 200 ms){'' if t_opt < 0.2 else '  MISSED'}")
+    w_plain, c_plain = _best_of(lambda: compile_policy(generated, PROFILE, optimized=False), args.repeat)
+    w_opt, c_opt = _best_of(lambda: compile_policy(generated, PROFILE, optimized=True), args.repeat)
+    print(f"\ncompile generated-50 ({len(generated.rules)} rules), best of {args.repeat}, wall (cpu) ms: "
+          f"unoptimized {w_plain * 1000:.1f} ({c_plain * 1000:.1f}), optimized {w_opt * 1000:.1f} "
+          f"({c_opt * 1000:.1f}); optimized/unoptimized {c_opt / c_plain:.1f}x cpu")
+    if c_opt >= 0.2:
+        misses.append(f"compile generated-50: {c_opt * 1000:.0f} ms of cpu (goal < 200 ms)")
     try:
         from ringfence.policy import prove  # type: ignore[attr-defined]
     except ImportError:
@@ -170,8 +175,8 @@ def main() -> int:
             print("prove: ringfence.policy.prove has no prove()")
         else:
             c = compile_policy(generated, PROFILE)
-            t_prove = _best_of(lambda: fn(c), 1)
-            print(f"prove generated-50: {t_prove * 1000:.1f} ms")
+            w_prove, c_prove = _best_of(lambda: fn(c), 1)
+            print(f"prove generated-50: {w_prove * 1000:.1f} ms wall ({c_prove * 1000:.1f} cpu)")
     print("\ngoals: " + ("all met" if not misses else f"{len(misses)} missed"))
     for m in misses:
         print("  " + m)

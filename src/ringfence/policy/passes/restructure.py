@@ -35,9 +35,9 @@ _MANY_CELLS: Final = 24
 #: Programs this pass produced (by their bytes): running it again on them finds nothing better.
 _MADE: dict[tuple[bytes, tuple[tuple[int, tuple[tuple[int, float], ...]], ...]], None] = {}
 _MADE_LIMIT: Final = 4096
-_MAX_TREE_STATES: Final = 3_000
+_MAX_TREE_STATES: Final = 1_500
 #: Words with more cells than this get a greedy tree (exhaustive search costs too much there).
-_EXHAUSTIVE_CELLS: Final = 16
+_EXHAUSTIVE_CELLS: Final = 12
 _EPS: Final = 1e-9
 
 
@@ -54,10 +54,10 @@ class _Step:
     k: int
     invert: bool
     after: View
+    size: int = 0
 
-    @property
-    def size(self) -> int:
-        return len(self.pre) + 1
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", len(self.pre) + 1)
 
 
 def _steps(t: Test, a: View | None, recipes: Mapping[tuple[int, tuple[int, ...]], tuple[Instruction, ...]]
