@@ -28,8 +28,8 @@ from ringfence.policy.bound import NoBoundError, lower_bound
 from ringfence.policy.compile import compile_policy
 from ringfence.policy.cost import Cost, cost, formula_tests
 from ringfence.policy.ir import Formula, evaluate, opcode_formula
-from ringfence.policy.load import from_data, load
 from ringfence.policy.lift import lift
+from ringfence.policy.load import from_data, load
 from ringfence.policy.lower import lower
 from ringfence.policy.partition import Partition, with_splits
 

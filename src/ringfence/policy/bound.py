@@ -4,7 +4,7 @@ The bound is the cost of the **optimal decision tree** over the formula's atomic
 splits of its equalities, :mod:`.partition`), on the same partition and weights as :mod:`.cost`. A tree node
 is a test and costs what a program needs to run it: the jump, plus the load of the test's view unless A
 already holds it (``ld`` 1, ``ld; and`` 2 or ``and`` 1 when A holds a wider mask of the word, the byte swap of
-a port 7), or, for a masked test against 0 or one bit, a ``jset`` on the word A holds. A leaf is one ``ret``.
+a port 8), or, for a masked test against 0 or one bit, a ``jset`` on the word A holds. A leaf is one ``ret``.
 The mean and the worst case are minimised separately, each over all trees (exhaustive search with
 memoisation), so each is a bound on its own. Programs are DAGs, but every path through a DAG is a path of the
 tree it unfolds to, and merging paths can only lose what A holds, so no program over these tests does better.
@@ -20,13 +20,13 @@ from typing import Final
 
 from ringfence.bpf.insn import JEQ, JSET
 from ringfence.policy.ir import U32, And, Atom, Const, Formula, Not, Or, atoms
-from ringfence.policy.partition import Partition, Test, TooManyCellsError, with_splits
+from ringfence.policy.partition import Partition, Test, TooManyCellsError, atom_key, with_splits
 
 MAX_ATOMS: Final = 12
 _MAX_CLASSES: Final = 1 << 20
 #: The search gives up (no bound) after this many distinct states: minutes of Python past it.
 MAX_STATES: Final = 8_000
-_SWAP_LOAD: Final = 7
+_SWAP_LOAD: Final = 8
 
 
 class NoBoundError(Exception):
@@ -57,7 +57,7 @@ def lower_bound(f: Formula, weights: Mapping[int, Mapping[int, float]] | None = 
     """The bound for ``f`` (see the module doc); raises :class:`NoBoundError` past the caps."""
     if isinstance(f, Const):
         return Bound(1, 1.0, 0, 1)
-    found = sorted(atoms(f))
+    found = sorted(atoms(f), key=atom_key)
     if len(found) > MAX_ATOMS:
         raise NoBoundError(f"{len(found)} atoms (the exhaustive search stops at {MAX_ATOMS})")
     tests = with_splits(Test.of_atom(a) for a in found)

@@ -20,7 +20,7 @@ from ringfence.bpf.insn import Program
 from ringfence.policy.fields import FIELDS, Kind
 from ringfence.policy.ir import Formula, atoms
 from ringfence.policy.lift import Branch, Leaf, Lifted, Node, lift
-from ringfence.policy.partition import Partition, Test, with_splits
+from ringfence.policy.partition import Partition, Test, atom_key, with_splits
 
 if TYPE_CHECKING:
     from ringfence.abi.profiles import KernelProfile
@@ -53,7 +53,7 @@ class Walk:
 
 def formula_tests(f: Formula) -> tuple[Test, ...]:
     """A formula's atoms as tests, sorted (the partition a policy's filter for one opcode is measured on)."""
-    return tuple(Test.of_atom(a) for a in sorted(atoms(f)))
+    return tuple(Test.of_atom(a) for a in sorted(atoms(f), key=atom_key))
 
 
 def field_weights(spec: Mapping[str, Mapping[int, float]]) -> dict[int, dict[int, float]]:

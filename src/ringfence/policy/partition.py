@@ -172,6 +172,11 @@ class Test:
         return f"{OP_NAMES[self.op]} {self.k:#x} on word {self.view.offset}"
 
 
+def atom_key(atom: Atom) -> tuple[Operand, str, int]:
+    """A total order on atoms (their comparison enum has none), for stable listings."""
+    return (atom.operand, atom.cmp.value, atom.k)
+
+
 def with_splits(tests: Iterable[Test]) -> tuple[Test, ...]:
     """``tests`` and the order splits of their equalities, without repeats, in a stable order."""
     seen: dict[Test, None] = {}

@@ -22,7 +22,12 @@ def thread(built: Built) -> tuple[Built, bool]:
         new: Item | None = it
         if it.ins.is_conditional_jump:
             t, f = (_final(prog, x) for x in it.targets)
-            new = Item(Instruction(JMP | JA), it.comment, (t,)) if t == f else Item(it.ins, it.comment, (t, f))
+            if t != f:
+                new = Item(it.ins, it.comment, (t, f))
+            elif prog[t].ins.is_return:
+                new = Item(prog[t].ins, it.comment or prog[t].comment)
+            else:
+                new = Item(Instruction(JMP | JA), it.comment, (t,))
         elif it.ins.is_ja:
             t = _final(prog, it.targets[0])
             if prog[t].ins.is_return:
