@@ -111,6 +111,8 @@ class View:
 class Test:
     """``view op k``: one conditional jump on a view (``op`` is JEQ, JGT, JGE or JSET)."""
 
+    __test__ = False  # not a pytest class, despite its name
+
     view: View = field(compare=False)
     op: int
     k: int
