@@ -177,3 +177,19 @@ def test_pass_table(name: str, source: str, expected: str, changed: bool) -> Non
     assert did is changed
     assert out.program == assemble(expected)
     assert len(out.comments) == len(out.program)
+
+
+def test_programs_past_the_short_jump_range() -> None:
+    """Forty CONNECT rules lower to a program whose jumps need trampolines; the optimized one still agrees."""
+    r = random.Random(7)
+    nets = ["127.0.0.0/8", "10.0.0.0/8", "192.168.0.0/16", "::1", "2001:db8::/32", "fe80::/10"]
+    rules = [{"op": "CONNECT", "connect": {"addr": r.sample(nets, 2), "port": r.sample([22, 53, 80, 443, 8080], 2)}}
+             for _ in range(40)]
+    policy = from_data({"policy": {"name": "big", "kernel": "7.2+"}, "allow": rules})
+    plain = compile_policy(policy, PROFILE, optimized=False).programs[int(SqeOp.CONNECT)]
+    better = compile_policy(policy, PROFILE).programs[int(SqeOp.CONNECT)]
+    assert len(plain.built.program) > 256
+    fast, slow = check(better.built.program), check(plain.built.program)
+    for _ in range(400):
+        ctx = context(r, int(SqeOp.CONNECT))
+        assert run(fast, ctx).allowed == run(slow, ctx).allowed == evaluate(plain.formula, ctx), ctx.hex()

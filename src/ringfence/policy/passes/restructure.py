@@ -49,6 +49,7 @@ class _Step:
     """One way to run a test from some A: instructions before the jump, the jump, whether its branches are
     swapped relative to the test, and what A holds afterwards."""
 
+    test: Test
     pre: tuple[Instruction, ...]
     op: int
     k: int
@@ -66,18 +67,18 @@ def _steps(t: Test, a: View | None, recipes: Mapping[tuple[int, tuple[int, ...]]
     v, m = t.view, t.view.mask
     same_word = a is not None and a.offset == v.offset and a.mask is not None
     if a == v:
-        out.append(_Step((), t.op, t.k, False, v))
+        out.append(_Step(t, (), t.op, t.k, False, v))
     elif m is not None:
         if same_word and a is not None and a.mask is not None and m & ~a.mask == 0:
-            out.append(_Step((Instruction(ALU | AND | K, k=m),), t.op, t.k, False, v))
+            out.append(_Step(t, (Instruction(ALU | AND | K, k=m),), t.op, t.k, False, v))
         load: tuple[Instruction, ...] = (Instruction(LD | W | ABS, k=v.offset),)
         if m != U32:
             load += (Instruction(ALU | AND | K, k=m),)
-        out.append(_Step(load, t.op, t.k, False, v))
+        out.append(_Step(t, load, t.op, t.k, False, v))
     else:
         recipe = recipes.get((v.offset, v.sources))
         if recipe is not None:
-            out.append(_Step(recipe, t.op, t.k, False, v))
+            out.append(_Step(t, recipe, t.op, t.k, False, v))
     if m is not None and m != U32:  # bit tests straight on the word
         bits: tuple[int, bool] | None = None
         if t.op == JSET:
@@ -89,9 +90,9 @@ def _steps(t: Test, a: View | None, recipes: Mapping[tuple[int, tuple[int, ...]]
         if bits is not None and bits[0]:
             word = View.word(v.offset)
             if same_word and a is not None and a.mask is not None and bits[0] & ~a.mask == 0:
-                out.append(_Step((), JSET, bits[0], bits[1], a))
+                out.append(_Step(t, (), JSET, bits[0], bits[1], a))
             else:
-                out.append(_Step((Instruction(LD | W | ABS, k=v.offset),), JSET, bits[0], bits[1], word))
+                out.append(_Step(t, (Instruction(LD | W | ABS, k=v.offset),), JSET, bits[0], bits[1], word))
     return out
 
 
@@ -446,11 +447,12 @@ class _Restructure:
         return b.build_annotated()
 
     def _comment_for(self, s: _Step) -> str:
-        for t, _ in self.by_word.get(s.after.offset, []):
-            c = self.comments.get(t)
-            if c:
-                return c
-        return ""
+        """The comment the input program had on this test, else on any test of the same word (a split the
+        input never made), else none."""
+        own = self.comments.get(s.test)
+        if own:
+            return own
+        return next((c for t, _ in self.by_word.get(s.test.offset, []) if (c := self.comments.get(t, ""))), "")
 
 
 def _leaf_depths(t: _Tree, depth: int = 0) -> list[tuple[int, int]]:
