@@ -13,6 +13,6 @@ fi
 stamp="$ROOT/.venv/.ringfence-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$ROOT/.venv/bin/pip" install -q --upgrade pip
-  "$ROOT/.venv/bin/pip" install -q -e ".[test,vm]"
+  "$ROOT/.venv/bin/pip" install -q -e ".[test,vm,prove]"
   touch "$stamp"
 fi

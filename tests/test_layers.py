@@ -1,8 +1,10 @@
-"""The package's layers import only downward, and the path that applies a policy uses only the standard library."""
+"""The package's layers import only downward, and the path that applies a policy uses only the standard library:
+z3 belongs to the prover alone (``policy/prove.py``), which nothing on the apply path reaches."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,18 +15,26 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "ringfence"
 # Each layer and what it may import (besides itself and the standard library).
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
+    "inputs": {"errors"},
     "abi": {"errors"},
     "bpf": {"errors", "abi"},
     "model": {"errors", "abi", "bpf"},
     "live": {"errors", "abi", "bpf"},
     "vm": {"errors"},
-    "policy": {"errors", "abi", "bpf", "model"},
+    "policy": {"errors", "abi", "bpf", "model", "inputs"},
+    "sandbox": {"errors", "abi", "bpf", "live", "policy"},
     # beside the floors: they may import any floor, no floor imports them
-    "scenario": {"errors", "abi", "bpf", "model", "policy"},
+    "scenario": {"errors", "abi", "bpf", "model", "policy", "inputs"},
     "harness": {"errors", "abi", "bpf", "live", "scenario"},
-    "cli": {"errors", "abi", "bpf", "scenario", "model", "live", "harness", "vm", "policy", "cli"},
+    "cli": {"errors", "abi", "bpf", "scenario", "model", "live", "harness", "vm", "policy", "sandbox", "cli", "inputs"},
 }
-STDLIB_ONLY = {"live", "harness", "vm", "abi", "bpf", "errors"}
+STDLIB_ONLY = {"live", "harness", "vm", "abi", "bpf", "errors", "sandbox", "inputs"}
+#: The one module that may import z3.
+PROVER = SRC / "policy" / "prove.py"
+#: What ``ringfence run`` needs to apply a Plan: none of it may load the prover or z3, even indirectly.
+APPLY_PATH = ("ringfence.policy.plan", "ringfence.live", "ringfence.live.ring", "ringfence.live.task",
+              "ringfence.live.probe", "ringfence.cli.main", "ringfence.sandbox.apply", "ringfence.sandbox.run",
+              "ringfence.cli.run")
 
 
 def _imports(path: Path) -> set[str]:
@@ -63,4 +73,40 @@ def test_imports_point_down(path: Path) -> None:
 
 def test_every_layer_exists() -> None:
     assert MODULES, "no modules found"
-    assert {"abi", "bpf", "scenario", "errors"} <= {_layer(p) for p in MODULES}
+    assert {"abi", "bpf", "scenario", "errors", "inputs"} <= {_layer(p) for p in MODULES}
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_only_the_prover_imports_z3(path: Path) -> None:
+    uses = {name for name in _imports(path) if name.split(".")[0] == "z3"}
+    assert not uses or path == PROVER, f"{path.name} imports {uses}: only policy/prove.py may"
+    if path == PROVER:
+        assert uses == {"z3"}
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120,
+                          env={"PYTHONPATH": str(SRC.parent), "PATH": ""})
+
+
+def test_the_apply_path_never_loads_z3() -> None:
+    code = (f"import sys\nfor m in {APPLY_PATH!r}: __import__(m)\n"
+            "import ringfence.cli.main as cm\ncm.build_parser()\n"
+            "bad = sorted(m for m in sys.modules if m == 'z3' or m.startswith('z3.') or m.endswith('.prove'))\n"
+            "print(bad)\nassert not bad, bad\n")
+    done = _python(code)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_without_z3_the_prover_says_so() -> None:
+    code = ("import sys\nsys.modules['z3'] = None\n"
+            "from ringfence.errors import UnsupportedError\n"
+            "try:\n    import ringfence.policy.prove\nexcept UnsupportedError as exc:\n    print('unsupported:', exc)\n"
+            "else:\n    raise SystemExit('imported without z3')\n"
+            "from ringfence.cli.main import main\n"
+            "sys.exit(main(['verify', 'examples/policies/web-client.toml']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120,
+                          cwd=SRC.parents[1], env={"PYTHONPATH": str(SRC.parent), "PATH": ""})
+    assert done.returncode == 5, done.stdout + done.stderr
+    assert "unsupported: " in done.stdout and "pip install 'ringfence[prove]'" in done.stdout
+    assert "needs the z3 solver" in done.stderr

@@ -84,24 +84,109 @@ class UnsupportedError(RingfenceError):
     """A feature this kernel (or this profile) does not have."""
 
 
-class ScenarioError(RingfenceError):
-    """A scenario file that is malformed or refers to things that do not exist."""
+class InputError(RingfenceError):
+    """Input somebody wrote that cannot be accepted, and where: it reads ``file:line:col: message``.
 
-    def __init__(self, message: str, *, path: str = "", step: int | None = None) -> None:
+    Every loader of user-written documents (scenarios, policies, programs named from them) raises this or a
+    subclass, so a command can print one line a user can act on, and ``--json`` can carry the position.
+    ``line``/``column`` are 1-based; 0 means not known (a whole-file problem, or data built in Python).
+    """
+
+    def __init__(self, message: str, *, file: str = "", line: int = 0, column: int = 0) -> None:
         self.message = message
-        self.path = path
+        self.file = file
+        self.line = line
+        self.column = column
+        super().__init__(self.render())
+
+    @property
+    def where(self) -> str:
+        """``file:line:col``, ``file:line``, ``file``, or empty, as much as is known."""
+        if not self.line:
+            return self.file
+        spot = f"{self.line}:{self.column}" if self.column else str(self.line)
+        return f"{self.file or '<input>'}:{spot}"
+
+    def detail(self) -> str:
+        """The message with any context a subclass adds (a step number), without the position."""
+        return self.message
+
+    def render(self) -> str:
+        where = self.where
+        return f"{where}: {self.detail()}" if where else self.detail()
+
+    def to_json(self) -> dict[str, object]:
+        """The error as ``--json`` output carries it."""
+        return {"type": type(self).__name__, "message": self.detail(), "file": self.file or None,
+                "line": self.line or None, "column": self.column or None}
+
+
+class UnreadableError(InputError):
+    """A named input that cannot be read as a file at all: missing, a directory, a FIFO or device, no permission.
+
+    Distinct from bad content because a command treats it as a usage error (exit 2), like ``check`` and ``asm``.
+    """
+
+
+class ScenarioError(InputError):
+    """A scenario file that is malformed or refers to things that do not exist; ``step`` is its index if known."""
+
+    def __init__(self, message: str, *, path: str = "", step: int | None = None, line: int = 0,
+                 column: int = 0) -> None:
         self.step = step
-        where = path + (f": step {step}" if step is not None else "")
-        super().__init__(f"{where}: {message}" if where else message)
+        super().__init__(message, file=path, line=line, column=column)
+
+    @property
+    def path(self) -> str:
+        return self.file
+
+    @classmethod
+    def of(cls, error: InputError, *, step: int | None = None) -> ScenarioError:
+        """The same problem, at the same place, as a scenario error (``step`` kept if the error had one)."""
+        if step is None and isinstance(error, ScenarioError):
+            step = error.step
+        return cls(error.message, path=error.file, step=step, line=error.line, column=error.column)
+
+    def detail(self) -> str:
+        return f"step {self.step}: {self.message}" if self.step is not None else self.message
+
+    def to_json(self) -> dict[str, object]:
+        return {**super().to_json(), "step": self.step}
 
 
-class PolicyError(RingfenceError):
-    """A policy that cannot be loaded or compiled; ``where`` is ``file:line:col`` when known."""
+class PolicyError(InputError):
+    """A policy that cannot be parsed or compiled; positioned like every :class:`InputError`.
 
-    def __init__(self, message: str, *, where: str = "") -> None:
-        self.message = message
-        self.where = where
-        super().__init__(f"{where}: {message}" if where else message)
+    ``where`` may be given as ``file``, ``file:line`` or ``file:line:col`` text, as the policy loader knows it.
+    """
+
+    def __init__(self, message: str, *, where: str = "", file: str = "", line: int = 0, column: int = 0) -> None:
+        if where and not file:
+            file, line, column = _split_where(where)
+        super().__init__(message, file=file, line=line, column=column)
+
+
+def _split_where(where: str) -> tuple[str, int, int]:
+    """``name:3:7`` → (name, 3, 7); trailing parts that are not numbers stay in the name."""
+    parts = where.rsplit(":", 2)
+    numbers: list[int] = []
+    while len(parts) > 1 and parts[-1].isdigit():
+        numbers.insert(0, int(parts.pop()))
+    if not numbers:
+        return where, 0, 0
+    line = numbers[0]
+    column = numbers[1] if len(numbers) > 1 else 0
+    return ":".join(parts), line, column
+
+
+class SandboxError(RingfenceError):
+    """A sandbox that could not be set up: nothing was executed. ``step`` names where it stopped; ``errno_name``
+    is the kernel's answer when there was one."""
+
+    def __init__(self, message: str, *, step: str = "", errno_name: str | None = None) -> None:
+        self.step = step
+        self.errno_name = errno_name
+        super().__init__(f"{step}: {message}" if step else message)
 
 
 class ProofError(RingfenceError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import tempfile
@@ -16,7 +17,9 @@ from ringfence.errors import ScenarioError
 from ringfence.harness.backend import LiveBackend, needs_netns
 from ringfence.live import _sys
 from ringfence.scenario import compare, load, parse, run, skip_reason
+from ringfence.scenario.bind import bind
 from ringfence.scenario.model_backend import ModelBackend
+from ringfence.scenario.steps import Submit
 from ringfence.scenario.transcript import SubmitResult
 
 from ._scenarios import ALL, SOURCE_COW, sc
@@ -136,8 +139,12 @@ def test_stuck_agent_is_killed_and_reported(private_tmp: Path) -> None:
 
 
 def test_unknown_resource_ends_the_run_with_an_error(backend: LiveBackend) -> None:
-    transcript = backend.run(parse(sc("t", [{"do": "ring", "ring": "r"}, {"do": "submit", "ring": "r", "sqes": [
-        {"op": "WRITE", "fd": "nowhere"}]}])))
+    scenario = parse(sc("t", [{"do": "ring", "ring": "r"}, {"do": "submit", "ring": "r", "sqes": [
+        {"op": "WRITE", "fd": "null"}]}]))
+    submit = scenario.steps[1]
+    assert isinstance(submit, Submit)  # the loader refuses an unknown resource: build the step past it
+    bad = dataclasses.replace(submit, sqes=(dataclasses.replace(submit.sqes[0], fd="nowhere"),))
+    transcript = backend.run(dataclasses.replace(scenario, steps=(scenario.steps[0], bad)))
     assert transcript.error is not None and "unknown resource 'nowhere'" in transcript.error
     assert len(transcript.steps) == 1
 
@@ -155,7 +162,8 @@ def test_model_agrees_with_this_kernel(backend: LiveBackend, kernel: KernelProfi
     for scenario in [parse(d) for d in ALL] + [load(p) for p in sorted(CORPUS.rglob("*.toml"))]:
         if skip_reason(scenario, kernel, backend.features()):
             continue
-        diffs = compare(backend.run(scenario), model.run(scenario))
+        bound = bind(scenario, kernel)  # policy steps become the registrations they stand for
+        diffs = compare(backend.run(bound), model.run(bound))
         if diffs:
             found[scenario.name] = [d.render("live", "model") for d in diffs]
     assert not found, found

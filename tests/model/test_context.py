@@ -79,7 +79,7 @@ def test_fsync_is_forced_async() -> None:
     ({"family": "AF_INET6", "addr": "2001:db8::dead", "port": 443}, 10, 443,
      ipaddress.IPv6Address("2001:db8::dead").packed),
     ({"family": "AF_INET6", "addr": "::1", "port": 443, "addr_len": 24}, 10, 0, b""),
-    ({"family": "AF_UNIX", "addr": "/x/sock"}, 1, 0, b""),
+    ({"family": "AF_UNIX", "addr": "{tmp}/sock"}, 1, 0, b""),
 ])
 def test_connect_population(fields: dict[str, Any], family: int, port: int, addr: bytes) -> None:
     ctx = context({"op": "CONNECT", **fields})

@@ -211,7 +211,8 @@ def test_liburing_flags(kernel: str) -> None:
                               for ud, f in ((1, "FIXED_FILE"), (2, "FIXED_FILE|ASYNC"), (3, "FIXED_FILE|IO_LINK"))))
     assert first.submitted == 3 and dict(first.cqes) == {1: "ok", 2: "ok", 3: "ok"}
     for ud, flags in ((4, "FIXED_FILE|IO_DRAIN"), (5, "IO_DRAIN"), (6, "ASYNC"), (7, "")):
-        assert run.cqes("r", {"op": "WRITEV", "ud": ud, "fd": 1, "sqe_flags": flags}) == {ud: "EACCES"}
+        fd = 1 if "FIXED_FILE" in flags else "pipe.w"
+        assert run.cqes("r", {"op": "WRITEV", "ud": ud, "fd": fd, "sqe_flags": flags}) == {ud: "EACCES"}
 
 
 @pytest.mark.parametrize("kernel", ["6.18", "7.2"])

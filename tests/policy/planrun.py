@@ -6,8 +6,8 @@ from ringfence.abi.ctx import BpfCtx
 from ringfence.abi.profiles import KernelProfile
 from ringfence.abi.sqe import Sqe
 from ringfence.model import Decision, Kernel, RingState
-from ringfence.model.prep import populate, prep
 from ringfence.model.outcome import Refused
+from ringfence.model.prep import populate, prep
 from ringfence.policy.plan import Plan
 
 

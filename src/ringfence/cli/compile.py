@@ -8,24 +8,28 @@ from pathlib import Path
 from typing import Final
 
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, profile
-from ringfence.cli.main import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE
+from ringfence.cli.main import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, EXIT_USAGE
 
 NAME: Final = "compile"
 SUMMARY: Final = "compile a policy to classic io_uring restrictions and cBPF filters (a Plan)"
-FORMATS: Final = ("json", "asm", "raw")
+FORMATS: Final = ("json", "c", "python", "asm", "raw")
 EPILOG: Final = f"""The Plan lists every registration in the order `ringfence run` performs it. With --mechanism auto
 (the default) it holds two variants: classic restrictions plus filters, and filters only (what a task that is
 already sandboxed can still add), when the policy can be said with filters alone.
 
 formats:
   json   the whole Plan (the input of `ringfence run --plan`)
+  c      C for a liburing (or plain) program: every variant's records, filters and an apply function
+  python a standard-library-only Python module with the same data as literals
   asm    each filter program as an assembly listing, with the rule each instruction belongs to
   raw    the program bytes of one opcode's filter (--opcode), for other tools
 
 examples:
   ringfence compile examples/policies/web-client.toml --kernel 7.2 -o web-client.plan.json
   ringfence compile examples/policies/web-client.toml --format asm
+  ringfence compile examples/policies/web-client.toml --format c -o web_client_sandbox.h
   ringfence compile policy.toml --mechanism filters --no-optimize
+  ringfence compile policy.toml --prove -o policy.plan.json   (needs z3: pip install 'ringfence[prove]')
 
 kernels: {", ".join(PROFILES)} (default {DEFAULT_PROFILE})
 
@@ -44,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="emit the straightforward translation, for comparison")
     parser.add_argument("--strict-size", action="store_true",
                         help="register filters with SZ_STRICT: any payload-size difference refuses them")
+    parser.add_argument("--prove", action="store_true",
+                        help="prove the Plan means the policy and record the proof in it (needs z3); "
+                             "exit 1 with a counterexample when it does not")
     parser.add_argument("--opcode", help="for --format raw: the opcode whose program to write")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
 
@@ -63,8 +70,19 @@ def run(args: argparse.Namespace) -> int:
                               strict=args.strict_size)
     for finding in compiled.warnings:
         print(finding.render(), file=sys.stderr)
-    if args.format == "json":
-        out: str | bytes = compiled.plan.dumps()
+    if args.prove:
+        from ringfence.policy import prove  # raises UnsupportedError (exit 5) without z3
+        from ringfence.policy.evidence import NotProvenError
+
+        try:
+            compiled = prove.attach(compiled)
+        except NotProvenError as exc:
+            print(f"ringfence compile: {exc}", file=sys.stderr)
+            return EXIT_NO
+    if args.format in ("json", "c", "python"):
+        from ringfence.policy.export import export, rule_reasons
+
+        out: str | bytes = export(compiled.plan, args.format, reasons=rule_reasons(compiled.policy))
     elif args.format == "asm":
         parts = []
         for op, prog in sorted(compiled.programs.items()):

@@ -26,7 +26,7 @@ from ringfence.errors import (
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS: Final = (
-    "asm", "disasm", "check", "emu", "compile", "cost", "scenario", "probe", "vm",
+    "asm", "disasm", "check", "emu", "compile", "cost", "verify", "run", "scenario", "probe", "vm",
 )
 
 EXIT_OK: Final = 0
@@ -50,7 +50,19 @@ def _load(name: str) -> ModuleType:
     return importlib.import_module(f"ringfence.cli.{name}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first argument that is not an option), if it is one we have."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg if arg in SUBCOMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that subcommand (its module is the only one imported: start-up time
+    matters for ``ringfence run``)."""
     parser = argparse.ArgumentParser(
         prog="ringfence",
         description="seccomp for io_uring: assemble, check and run cBPF filters, model the kernel's io_uring "
@@ -60,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ringfence {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
+    for name in (only,) if only else SUBCOMMANDS:
         module = _load(name)
         p = sub.add_parser(module.NAME, help=module.SUMMARY, description=module.SUMMARY,
                            epilog=getattr(module, "EPILOG", None) or EXIT_CODES_HELP,
@@ -71,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_chosen(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)

@@ -9,14 +9,17 @@ from pathlib import Path
 from typing import Any, Final
 
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, KernelProfile, profile
-from ringfence.cli.main import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE
+from ringfence.cli.main import EXIT_CODES_HELP, EXIT_INVALID, EXIT_NO, EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE
+from ringfence.errors import InputError, ScenarioError, UnreadableError
+from ringfence.inputs import SCENARIO_FILE, STDIN, read_input
 from ringfence.model import Submitted
 from ringfence.scenario import runner
 from ringfence.scenario.backend import Backend
+from ringfence.scenario.bind import bind
 from ringfence.scenario.compare import compare_backends, side_by_side
 from ringfence.scenario.explain import explain_answer
 from ringfence.scenario.generate import generate_many
-from ringfence.scenario.load import load, load_dir
+from ringfence.scenario.load import load_source, scenario_files
 from ringfence.scenario.model_backend import ModelBackend
 from ringfence.scenario.steps import Expect, Scenario, SubmitExpect
 from ringfence.scenario.transcript import Result, SubmitResult
@@ -29,8 +32,19 @@ EPILOG: Final = """examples:
   ringfence scenario diff tests/corpus/scenarios/liburing             model (the live kernel's profile) vs live
   ringfence scenario generate --seed 7 --count 100 --out /tmp/gen     random scenarios as JSON files
   ringfence scenario explain deny_nop.toml --kernel 7.3               why each step came out as it did
+  ringfence scenario run - < deny_nop.toml                            a scenario on standard input (TOML)
+
+FILE is a scenario file (.toml or .json), a directory (every such file below it, at least one), or - for
+standard input. A FILE that cannot be read (missing, a FIFO or device) is a usage error (2); a file that
+is not a valid scenario is invalid input (3), reported as file:line:col. Files a scenario names
+(program_file) must lie inside the root: --root, else the nearest directory above holding a
+.ringfence-root file, else the scenario's own directory. With --json an error is printed as
+{"schema": 1, "error": {...}}.
 
 """ + EXIT_CODES_HELP
+#: Bounds of ``generate`` (documented in --help).
+MAX_COUNT: Final = 10_000
+MAX_GENERATED_STEPS: Final = 1000
 LIVE_MISSING: Final = "live backend not available"
 
 
@@ -39,32 +53,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     kernels = ", ".join(PROFILES)
     p = sub.add_parser("run", help="run scenarios and check their expectations",
                        description="Run each scenario (files or directories) and compare with its expectations.")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help=FILE_HELP)
     p.add_argument("--backend", choices=("model", "live"), default="model")
     p.add_argument("--kernel", default=None, help=f"model profile ({kernels}); default {DEFAULT_PROFILE}")
     p.add_argument("--json", action="store_true", help='print {"schema": 1, "reports": [...]}')
+    p.add_argument("--root", metavar="DIR", default=None, help=ROOT_HELP)
     p = sub.add_parser("diff", help="run on the model and on the live kernel, show the steps side by side",
                        description="Differences between the model and the running kernel are findings.")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help=FILE_HELP)
     p.add_argument("--kernel", default=None, help="model profile (default: the live kernel's probed profile)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--root", metavar="DIR", default=None, help=ROOT_HELP)
     p = sub.add_parser("generate", help="write seeded random scenarios as JSON files",
                        description="Random scenarios in the scenario file format; same seed, same files.")
     p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--count", type=int, default=1, help=f"how many scenarios, 1..{MAX_COUNT} (default 1)")
     p.add_argument("--classic-only", action="store_true", help="no filters or task registration (pre-7.0 hosts)")
-    p.add_argument("--max-steps", type=int, default=25)
+    p.add_argument("--max-steps", type=int, default=25,
+                   help=f"steps per scenario, 1..{MAX_GENERATED_STEPS} (default 25)")
     p.add_argument("--no-exec", action="store_true", help="leave out exec steps (slow under an emulated kernel)")
-    p.add_argument("--out", metavar="DIR", help="directory for the files (default: JSON on standard output)")
+    p.add_argument("--out", metavar="DIR", help="directory for the files, created if missing; files of the same "
+                                                "name are replaced (default: JSON on standard output)")
     p = sub.add_parser("explain", help="run on the model and say which mechanism decided each step",
                        description="Per step: the spec rule that decided it; per SQE: mechanism, filters, values.")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help=FILE_HELP)
     p.add_argument("--kernel", default=None, help=f"model profile ({kernels}); default {DEFAULT_PROFILE}")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--root", metavar="DIR", default=None, help=ROOT_HELP)
+
+
+FILE_HELP: Final = "scenario file (.toml/.json), directory, or - for standard input"
+ROOT_HELP: Final = "directory that files named inside scenarios (program_file) must stay in"
 
 
 def run(args: argparse.Namespace) -> int:
     action = getattr(args, "scenario_action", None)
+    _tolerant_stdout()
     if action == "generate":
         return _generate(args)
     if action is None:
@@ -75,25 +99,62 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"ringfence scenario: {exc.args[0]}", file=sys.stderr)
         return EXIT_USAGE
-    if action == "explain":
-        return _explain(args, model_profile or profile(DEFAULT_PROFILE))
-    scenarios = _load_all(args.files)
-    if action == "diff":
-        return _diff(args, scenarios, model_profile)
-    if args.backend == "live":
-        live = _live()
-        if live is None:
-            return EXIT_UNSUPPORTED
-        return _run(args, scenarios, live)
-    return _run(args, scenarios, ModelBackend(model_profile or profile(DEFAULT_PROFILE)))
+    if args.root is not None and not Path(args.root).is_dir():
+        return _fail(args, UnreadableError("--root must name a directory", file=args.root), EXIT_USAGE)
+    try:
+        scenarios = _load_all(args.files if action != "explain" else [args.file], args.root)
+        if action == "explain":
+            return _explain(args, scenarios, model_profile or profile(DEFAULT_PROFILE))
+        if action == "diff":
+            return _diff(args, scenarios, model_profile)
+        if args.backend == "live":
+            live = _live()
+            if live is None:
+                return EXIT_UNSUPPORTED
+            return _run(args, scenarios, live)
+        return _run(args, scenarios, ModelBackend(model_profile or profile(DEFAULT_PROFILE)))
+    except UnreadableError as exc:
+        return _fail(args, exc, EXIT_USAGE)
+    except InputError as exc:
+        return _fail(args, exc, EXIT_INVALID)
 
 
-def _load_all(files: list[str]) -> list[Scenario]:
+def _tolerant_stdout() -> None:
+    """Names from scenario files may be non-ASCII: never fail printing them to a terminal in the C locale."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
+def _fail(args: argparse.Namespace, error: InputError, code: int) -> int:
+    """Report an input error: one line on standard error, or the error object with ``--json``."""
+    if getattr(args, "json", False):
+        print(json.dumps({"schema": 1, "error": {**error.to_json(), "exit": code}}, indent=1, sort_keys=True))
+    else:
+        print(f"ringfence scenario: {error}", file=sys.stderr)
+    return code
+
+
+def _load_all(files: list[str], root: str | None) -> list[Scenario]:
+    """Every scenario named: files, directories (their scenario files), or - (standard input, TOML)."""
     out: list[Scenario] = []
     for name in files:
-        path = Path(name)
-        out.extend(load_dir(path) if path.is_dir() else [load(path)])
+        if name != STDIN and Path(name).is_dir():
+            out.extend(_load_one(str(path), root) for path in scenario_files(name))
+        else:
+            out.append(_load_one(name, root))
     return out
+
+
+def _load_one(name: str, root: str | None) -> Scenario:
+    try:
+        source = read_input(name, SCENARIO_FILE)
+    except UnreadableError:
+        raise
+    except InputError as exc:
+        raise ScenarioError.of(exc) from None
+    return load_source(source, root=root)
 
 
 def _live() -> Backend | None:
@@ -209,28 +270,37 @@ def _diff(args: argparse.Namespace, scenarios: list[Scenario], model_profile: Ke
 # -- generate -----------------------------------------------------------------------------------------------------
 
 def _generate(args: argparse.Namespace) -> int:
-    if args.count < 1 or args.max_steps < 1:
-        print("ringfence scenario generate: --count and --max-steps must be positive", file=sys.stderr)
+    def usage(message: str) -> int:
+        print(f"ringfence scenario generate: {message}", file=sys.stderr)
         return EXIT_USAGE
+
+    if not 1 <= args.count <= MAX_COUNT:
+        return usage(f"--count must be in 1..{MAX_COUNT}")
+    if not 1 <= args.max_steps <= MAX_GENERATED_STEPS:
+        return usage(f"--max-steps must be in 1..{MAX_GENERATED_STEPS}")
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        return usage(f"--out {out}: exists and is not a directory")
     docs = generate_many(args.seed, args.count, classic_only=args.classic_only, max_steps=args.max_steps,
                          exec_steps=not args.no_exec)
-    if not args.out:
+    if out is None:
         print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=1))
         return EXIT_OK
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for doc in docs:
-        path = out / f"{doc['scenario']['name']}.json"
-        path.write_text(json.dumps(doc, indent=1) + "\n")
-        print(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for doc in docs:
+            path = out / f"{doc['scenario']['name']}.json"
+            path.write_text(json.dumps(doc, indent=1) + "\n")
+            print(path)
+    except OSError as exc:
+        return usage(f"--out {out}: {exc.strerror or exc}")
     return EXIT_OK
 
 
 # -- explain ------------------------------------------------------------------------------------------------------
 
-def _explain(args: argparse.Namespace, model_profile: KernelProfile) -> int:
-    path = Path(args.file)
-    scenarios = load_dir(path) if path.is_dir() else [load(path)]
+def _explain(args: argparse.Namespace, scenarios: list[Scenario], model_profile: KernelProfile) -> int:
+    scenarios = [bind(sc, model_profile) for sc in scenarios]
     backend = ModelBackend(model_profile)
     if args.json:
         transcripts = [backend.run(sc) for sc in scenarios]

@@ -8,6 +8,7 @@ backend); the plain form raises :class:`~ringfence.errors.KernelError` carrying 
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 import platform
@@ -184,7 +185,36 @@ def enter(fd: int, to_submit: int, min_complete: int, flags: int, *, arg: int = 
 
 def register_raw(fd: int, opcode: int, arg: int, nr_args: int) -> int:
     """``io_uring_register`` (``fd == -1`` is the blind, per-task path): result or ``-errno``."""
+    injected = _FAULTS.next_register()
+    if injected:
+        return -injected
     return _raw(NR_IO_URING_REGISTER, fd, opcode & 0xFFFFFFFF, arg, nr_args)
+
+
+class _Faults:
+    """A test seam: ``RINGFENCE_FAULT=register:N[:ERRNO]`` makes this process's Nth ``io_uring_register`` call
+    (1-based) fail with ``ERRNO`` (default ``EIO``) without reaching the kernel.
+
+    It exists so tests can show that a sandbox is never half-applied. It can only make a call fail, never
+    succeed, so it cannot weaken a sandbox: at worst the command does not run.
+    """
+
+    def __init__(self, spec: str) -> None:
+        self.target = self.errno = self.count = 0
+        kind, _, rest = spec.partition(":")
+        if kind == "register" and rest:
+            number, _, name = rest.partition(":")
+            self.target = int(number)
+            self.errno = getattr(errno, name, errno.EIO) if name else errno.EIO
+
+    def next_register(self) -> int:
+        if not self.target:
+            return 0
+        self.count += 1
+        return self.errno if self.count == self.target else 0
+
+
+_FAULTS = _Faults(os.environ.get("RINGFENCE_FAULT", ""))
 
 
 def register(fd: int, opcode: int, arg: int, nr_args: int, operation: str = "") -> int:
@@ -211,6 +241,28 @@ class ReadOnlyPage:
 
     def close(self) -> None:
         self._map.close()
+
+
+def seccomp_filter(program: bytes) -> None:
+    """Install a seccomp filter on the calling thread (``prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)``).
+
+    The caller sets no_new_privs first (or has CAP_SYS_ADMIN). Irreversible.
+    """
+    count = len(program) // 8
+    buf = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(count, ctypes.addressof(buf))
+    if _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
+        raise KernelError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP)")
+
+
+class _SockFprog(ctypes.Structure):
+    """``struct sock_fprog``: the length and address of a classic-BPF program."""
+
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+PR_SET_SECCOMP: Final = 22
+SECCOMP_MODE_FILTER: Final = 2
 
 
 def set_no_new_privs() -> None:

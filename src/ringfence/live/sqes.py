@@ -17,7 +17,7 @@ from ringfence.abi.sqe import SOCKADDR_STORAGE, U32, U64
 from ringfence.abi.sqe import Sqe as KernelSqe
 from ringfence.live import _sys
 
-_RW = frozenset({SqeOp.READ, SqeOp.WRITE})
+_RW = frozenset({SqeOp.READ, SqeOp.WRITE, SqeOp.SEND, SqeOp.RECV})
 _RWV = frozenset({SqeOp.READV, SqeOp.WRITEV})
 
 
@@ -30,10 +30,11 @@ class Prepared:
 
 
 def prepare(sqe: KernelSqe, *, buffer: int = 8, data: bytes = b"") -> Prepared:
-    """The SQE as the kernel reads it. READ/WRITE get a buffer of ``buffer`` bytes (WRITE sends ``data``, padded
-    with ``x``); READV/WRITEV one iovec of that size. ``path``, ``how`` and ``sockaddr`` are copied into fresh
-    memory that ``addr`` (and OPENAT2's ``off``) point at; for other opcodes ``addr`` and ``off`` are sent as
-    they are."""
+    """The SQE as the kernel reads it.
+
+    READ/WRITE/SEND/RECV get a buffer of ``buffer`` bytes (WRITE and SEND send ``data``, padded with ``x``);
+    READV/WRITEV one iovec of that size. ``path``, ``how`` and ``sockaddr`` are copied into fresh memory that
+    ``addr`` (and OPENAT2's ``off``) point at; for other opcodes ``addr`` and ``off`` are sent as they are."""
     c = _sys.Sqe()
     c.opcode, c.flags, c.ioprio, c.fd = sqe.opcode, sqe.flags, sqe.ioprio, sqe.fd
     c.off, c.addr, c.len, c.op_flags = sqe.off & U64, sqe.addr & U64, sqe.len & U32, sqe.op_flags & U32

@@ -126,7 +126,10 @@ class Rule:
         """How messages and comments name this rule: its name, else its action and where it was written."""
         if self.name:
             return self.name
-        return f"{self.action.value} rule" + (f" at {self.pos}" if self.pos.line else "")
+        if not self.pos.line:
+            return f"{self.action.value} rule"
+        base = self.pos.file.replace("\\", "/").rsplit("/", 1)[-1]  # no machine path in comments and Plans
+        return f"{self.action.value} rule at {base}:{self.pos.line}:{self.pos.column}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,12 +5,14 @@ Each finding names the rule (file:line:col) and says why in plain words. None of
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from ringfence.abi.opcodes import RegisterOp, SqeFlag, SqeOp
 from ringfence.abi.profiles import KernelProfile
 from ringfence.policy.ast import Action, BitMode, Bits, NoneOf, OneOf, Policy, Pos, Range, Rule, TargetKind
 from ringfence.policy.fields import FIELDS
+from ringfence.policy.semantics import guards_family_zero
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,12 @@ def _never_matches(rule: Rule) -> str | None:
     return None
 
 
+def _lifts_family_zero_guard(policy: Policy, rule: Rule) -> bool:
+    """Whether ``rule`` is what lets CONNECT requests with family 0 through: without it they would be denied."""
+    others = dataclasses.replace(policy, rules=tuple(r for r in policy.rules if r is not rule))
+    return not guards_family_zero(policy) and guards_family_zero(others)
+
+
 def findings(policy: Policy, profile: KernelProfile) -> tuple[Finding, ...]:
     out: list[Finding] = []
     for rule in policy.rules:
@@ -74,7 +82,8 @@ def findings(policy: Policy, profile: KernelProfile) -> tuple[Finding, ...]:
                                    "default denies it anyway", rule.pos))
         if rule.action is Action.ALLOW and rule.predicates:
             shadow = [op for op in rule.ops if any(r.action is Action.ALLOW and r.unconditional and r is not rule
-                                                   for r in policy.rules_for(op))]
+                                                   for r in policy.rules_for(op))
+                      and not (op == SqeOp.CONNECT and _lifts_family_zero_guard(policy, rule))]
             if shadow:
                 out.append(Finding("no-effect", f"{rule.label()} changes nothing for "
                                    f"{', '.join(_op(o) for o in shadow)}: another rule allows it unconditionally",

@@ -107,18 +107,33 @@ def _plain(op: int, program: bytes, why: str, *, deny_rest: bool = False) -> Reg
 
 
 def _classic_records(policy: Policy, profile: KernelProfile, decisions: dict[int, Formula]) -> tuple[Restriction, ...]:
-    needs_sqe_side = (policy.flags is not None or policy.default is Action.DENY
-                      or any(f == FALSE for f in decisions.values()))
+    """The restriction records; raises :class:`PolicyError` for what records cannot say.
+
+    Each side (SQE, register) is restricted only if records for it are given (7.0 and later), or both are by
+    any record (before 7.0); an empty list restricts both to nothing.
+    """
+    sqe_side = (policy.flags is not None or policy.default is Action.DENY
+                or any(f == FALSE for f in decisions.values()))
+    register_side = policy.register is not None
+    if not profile.split_restrictions and (sqe_side or register_side):
+        sqe_side = register_side = True  # one registration restricts both sides: say both in full
+    allowed_ops = [op for op, f in sorted(decisions.items()) if f != FALSE]
+    registers = sorted(op for op in (policy.register if policy.register is not None else range(profile.register_last))
+                       if op < profile.register_last)
+    if register_side and not registers:
+        if allowed_ops or not sqe_side:
+            raise PolicyError("`[register] allowed = []` cannot be said with classic restrictions while any request "
+                              "is allowed (a register allow-list needs at least one opcode); allow one, e.g. PROBE")
+        return ()  # no record at all: both sides allow nothing
     records: list[Restriction] = []
-    if needs_sqe_side:
-        records += [Restriction(RestrictionOp.SQE_OP, op) for op, f in sorted(decisions.items()) if f != FALSE]
+    if sqe_side:
+        records += [Restriction(RestrictionOp.SQE_OP, op) for op in allowed_ops]
         allowed = SQE_VALID_FLAGS if policy.flags is None else policy.flags.allowed
         records.append(Restriction(RestrictionOp.SQE_FLAGS_ALLOWED, allowed))
         if policy.flags is not None and policy.flags.required:
             records.append(Restriction(RestrictionOp.SQE_FLAGS_REQUIRED, policy.flags.required))
-    if policy.register is not None:
-        records += [Restriction(RestrictionOp.REGISTER_OP, op) for op in sorted(policy.register)
-                    if op < profile.register_last]
+    if register_side:
+        records += [Restriction(RestrictionOp.REGISTER_OP, op) for op in registers]
     return tuple(records)
 
 

@@ -25,8 +25,11 @@ def expand(step: s.ApplyPolicy, profile: KernelProfile, index: int, path: str) -
     from ringfence.policy.compile import compile_policy
 
     assert isinstance(step.policy, Policy)
+    # The Plan's "classic" variant is classic records *plus* the filters for predicates; compiling with
+    # mechanism="classic" means "classic records only" and refuses predicates, so that variant comes from "auto".
+    mechanism = "auto" if step.mechanism == "classic" else step.mechanism
     try:
-        plan = compile_policy(step.policy, profile, mechanism=step.mechanism).plan
+        plan = compile_policy(step.policy, profile, mechanism=mechanism).plan
     except PolicyError as exc:
         raise ScenarioError(f"policy: {exc}", path=path, step=index) from None
     variant = plan.variant(step.mechanism)

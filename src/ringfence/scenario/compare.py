@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ringfence.scenario.backend import Backend
+from ringfence.scenario.bind import bind
 from ringfence.scenario.runner import skip_reason
 from ringfence.scenario.steps import Scenario
 from ringfence.scenario.transcript import Result, SubmitResult, Transcript
@@ -100,6 +101,7 @@ def compare_backends(scenario: Scenario, left: Backend, right: Backend) -> Compa
     reason = skip_reason(scenario, right.profile, right.features())
     if reason:
         return Comparison(scenario, reason)
+    scenario = bind(scenario, right.profile)  # policy steps: compiled for the kernel compared against
     a, b = left.run(scenario), right.run(scenario)
     return Comparison(scenario, None, a, b, tuple(compare(a, b)))
 
@@ -120,5 +122,5 @@ def compare_record(scenario: Scenario, model: Backend, record: Mapping[str, Any]
                 -1, "scenario", None, None, f"skip differs: kernel={kernel_skip!r} model={model_skip!r}"),))
         return Comparison(scenario, str(kernel_skip or model_skip))
     kernel = Transcript.from_json(record["transcript"])
-    ours = model.run(scenario)
+    ours = model.run(bind(scenario, model.profile))
     return Comparison(scenario, None, ours, kernel, tuple(compare(ours, kernel)))

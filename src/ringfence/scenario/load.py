@@ -1,332 +1,465 @@
 """Read scenario files (TOML, or JSON with the same structure) into :mod:`ringfence.scenario.steps` data.
 
-Everything is validated here, with the file and step named in the error, so backends only meet
-well-formed scenarios. The format is documented in ``docs/scenarios.md``.
+This is the one place scenario files are validated: every key is known (a typo gets the closest valid
+name), every value has its type and range checked, file references stay inside their root, and the load-time
+safety rules and caps hold (``docs/scenarios.md``; :mod:`ringfence.scenario.caps`,
+:mod:`ringfence.scenario.safety`). Errors are :class:`ringfence.errors.ScenarioError` at ``file:line:col``
+with the step's index, so backends only meet well-formed scenarios.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import re
-import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from ringfence.abi import sqe as abisqe
-from ringfence.abi.ctx import parse_constant
 from ringfence.abi.layout import FilterRegistration, Restriction, TaskRestrictionHeader
-from ringfence.abi.opcodes import RegisterOp, RestrictionOp, SetupFlag, register_op, sqe_flags, sqe_op
-from ringfence.abi.sqe import SOCKADDR_SIZE, OpenHow, Sqe
+from ringfence.abi.opcodes import FilterFlag, RegisterOp, RestrictionOp, SetupFlag, SqeOp
 from ringfence.bpf import Program, assemble
-from ringfence.errors import AsmError, PolicyError, ScenarioError
+from ringfence.errors import AsmError, InputError, PolicyError, ScenarioError
+from ringfence.inputs import (
+    PROGRAM_FILE,
+    SCENARIO_FILE,
+    U8,
+    U16,
+    U32,
+    U64,
+    Array,
+    Bits,
+    Bool,
+    Choice,
+    Custom,
+    Either,
+    Fields,
+    Format,
+    Int,
+    ListOf,
+    Node,
+    Pos,
+    References,
+    Scalar,
+    Schema,
+    Source,
+    Str,
+    Table,
+    format_of,
+    from_plain,
+    load_document,
+    parse_document,
+    plain,
+    token,
+)
+from ringfence.inputs.text import message as foreign_message
+from ringfence.scenario import caps
 from ringfence.scenario import steps as s
+from ringfence.scenario.load_expect import OUTCOME, expectation
+from ringfence.scenario.load_expect import SELECTOR_SCHEMA as SELECTOR
+from ringfence.scenario.load_sqe import OPCODE as SQE_OPCODE
+from ringfence.scenario.load_sqe import RESOURCE, SQE_FLAGS, read_sqe
 
-_SELECTOR = re.compile(r"^(\*|all|(<=|>=|<|>)?\d+\.\d+\+?|\d+\.\d+-\d+\.\d+)$")
-_OUTCOME = re.compile(r"^(ok|E[A-Z0-9]+)$")
+SUFFIXES: Final = (".toml", ".json")
+NAME: Final = Str(64, pattern=re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*"),
+                  shape="a name (letters, digits, `_`, `.`, `-`; at most 64)")
+_HEAD: Final = frozenset({"name", "description", "source", "spec", "kernels", "requires", "tags", "seed", "timeout",
+                            "equivalent", "assumption"})
+_COMMON: Final = frozenset({"do", "task", "expect"})
+#: Keys each step kind understands besides ``do``, ``task`` and ``expect``.
+STEP_KEYS: Final[Mapping[str, frozenset[str]]] = {
+    "nnp": frozenset(), "exec": frozenset(), "drop_privileges": frozenset({"uid"}),
+    "fork": frozenset({"child"}), "thread": frozenset({"thread"}),
+    "ring": frozenset({"ring", "flags", "entries"}), "close": frozenset({"ring"}), "enable": frozenset({"ring"}),
+    "restrict": frozenset({"ring", "records", "null", "nr_args", "nr_res", "header_flags", "header_resv"}),
+    "filter": frozenset({"ring", "opcode", "program", "program_file", "insns", "flags", "pdu_size",
+                         "expect_pdu_size", "filter_len", "null_program", "nr_args", "cmd_type", "cmd_flags",
+                         "resv", "filter_resv", "resv2"}),
+    "register": frozenset({"ring", "opcode", "files", "result", "registered_ring_index"}),
+    "submit": frozenset({"ring", "sqes"}),
+    "policy": frozenset({"ring", "file", "policy", "mechanism"}),
+}
+assert set(STEP_KEYS) == set(s.STEPS), "every step kind needs its keys"
+
+_KIND: Final = Choice({kind: kind for kind in s.STEPS}, what="step kind", fold=False)
+_FEATURE: Final = Choice({f: f for f in s.FEATURES}, what="feature", fold=False)
+_SETUP_FLAGS: Final = Bits({f.name: int(f) for f in SetupFlag if f.name}, U32, what="setup flag",
+                           prefixes=("IORING_SETUP_",))
+_FILTER_FLAGS: Final = Bits({f.name: int(f) for f in FilterFlag if f.name}, U32, what="filter flag")
+_REGISTER_OPCODE: Final = Either((Choice({op.name: int(op) for op in RegisterOp}, what="register opcode",
+                                         prefixes=("IORING_", "REGISTER_")), Int(0, 0x7FFF_FFFF)))
+_RECORD_TYPE: Final = Either((Choice({op.name: int(op) for op in RestrictionOp}, what="restriction record type"),
+                              Int(0, U16)))
+_RECORD_OP: Final = Either((Choice({op.name: int(op) for op in SqeOp}, what="SQE opcode", prefixes=("IORING_OP_",)),
+                            Int(0, U8)))
+_RECORD_REGISTER: Final = Either((Choice({op.name: int(op) for op in RegisterOp}, what="register opcode",
+                                         prefixes=("IORING_", "REGISTER_")), Int(0, U8)))
 
 
-def load(path: str | Path) -> s.Scenario:
-    """Load one scenario file (``.toml`` or ``.json``)."""
-    p = Path(path)
+_INSN_FIELDS: Final = (Int(0, U16), Int(0, U8), Int(0, U8), Int(0, U32))
+
+
+def _insn(node: Node, name: str) -> tuple[int, int, int, int]:
+    if not isinstance(node, Array) or len(node) != 4:
+        raise node.pos.error(f"{name}: an instruction is [code, jt, jf, k]")
+    base = name.strip("`")
+    code, jt, jf, k = (schema.read(item, f"`{base}[{i}]`") for i, (schema, item) in
+                       enumerate(zip(_INSN_FIELDS, node.items, strict=True)))
+    return code, jt, jf, k
+
+
+_INSN: Final = Custom(_insn, "an instruction [code, jt, jf, k]")
+_COUNT: Final = Int(0, caps.MAX_COUNT)
+
+
+@dataclass
+class _Context:
+    """What building one scenario needs besides the step at hand: its file, references, and running totals."""
+
+    file: str
+    refs: References
+    sqes: int = 0
+    insns: int = 0
+    sites: list[dict[str, Pos]] = field(default_factory=list)
+
+    def check_work(self, fields: Fields, key: str) -> None:
+        """Filter instructions times SQEs stays within :data:`caps.MAX_WORK` (the model's interpreting)."""
+        if self.insns * self.sqes > caps.MAX_WORK:
+            raise fields.error(key, f"{self.insns} filter instructions and {self.sqes} SQEs in all: more than "
+                                    f"{caps.MAX_WORK} instruction runs for the model (their product)")
+
+
+# -- entry points ----------------------------------------------------------------------------------------------------
+
+def load(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None) -> s.Scenario:
+    """Load one scenario file (``.toml`` or ``.json``; ``-`` reads TOML from standard input). ``root`` confines
+    the files it names (default: the marked corpus root above it, else its directory)."""
     try:
-        text = p.read_text()
-        data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
-    except (OSError, ValueError) as exc:
-        raise ScenarioError(str(exc), path=str(p)) from None
-    return parse(data, path=str(p), base=p.parent)
+        document = load_document(path, SCENARIO_FILE, limits=caps.DOCUMENT)
+    except InputError as exc:
+        raise ScenarioError.of(exc) from None
+    source = document.source
+    return _scenario(document.root, source.name, source.directory, root)
 
 
-def load_dir(directory: str | Path) -> list[s.Scenario]:
-    """Every ``*.toml`` / ``*.json`` scenario below a directory, sorted by path."""
-    files = sorted(f for f in Path(directory).rglob("*") if f.suffix in (".toml", ".json"))
-    return [load(f) for f in files]
-
-
-def parse(data: Mapping[str, Any], *, path: str = "<scenario>", base: Path | None = None) -> s.Scenario:
-    head = data.get("scenario", {})
-    if not isinstance(head, Mapping) or "name" not in head:
-        raise ScenarioError("missing [scenario] table with a name", path=path)
-    raw_steps = data.get("step", [])
-    if not isinstance(raw_steps, list) or not raw_steps:
-        raise ScenarioError("no [[step]] entries", path=path)
-    built = tuple(_step(raw, i, path, base or Path(".")) for i, raw in enumerate(raw_steps))
-    check_names(built, path)
-    kernels = tuple(head.get("kernels", ["*"]))
-    for k in kernels:
-        if not _SELECTOR.match(k):
-            raise ScenarioError(f"bad kernel selector {k!r}", path=path)
-    return s.Scenario(
-        name=str(head["name"]), steps=built, description=str(head.get("description", "")),
-        source=str(head.get("source", "")), kernels=kernels, requires=tuple(head.get("requires", [])),
-        path=path, tags=tuple(head.get("tags", [])),
-        meta={k: str(v) for k, v in head.items() if k not in ("name", "description", "source", "kernels",
-                                                                "requires", "tags")},
-    )
-
-
-def _step(raw: Mapping[str, Any], index: int, path: str, base: Path) -> s.Step:
-    if not isinstance(raw, Mapping) or "do" not in raw:
-        raise ScenarioError("a step needs `do`", path=path, step=index)
-    kind = str(raw["do"])
-    builder = _BUILDERS.get(kind)
-    if builder is None:
-        raise ScenarioError(f"unknown step `do = {kind!r}`; known: {', '.join(sorted(_BUILDERS))}",
-                            path=path, step=index)
-    common = {"task": str(raw.get("task", "main")), "line": index,
-              "expect": _expectation(raw.get("expect"), path, index)}
+def load_source(source: Source, *, fmt: Format | None = None,
+                root: str | os.PathLike[str] | None = None) -> s.Scenario:
+    """A scenario from text already read (:func:`ringfence.inputs.read_input`); ``fmt`` defaults to the
+    name's suffix."""
     try:
-        return builder(raw, common, base)
-    except (KeyError, ValueError, TypeError, AsmError) as exc:
-        raise ScenarioError(f"{kind}: {exc}", path=path, step=index) from None
+        node = parse_document(source.text, source.name, fmt or format_of(source.name), limits=caps.DOCUMENT)
+    except InputError as exc:
+        raise ScenarioError.of(exc) from None
+    return _scenario(node, source.name, source.directory, root)
 
 
-def _expectation(raw: Any, path: str, index: int) -> s.Expectation:
-    if raw is None:
-        return s.Expectation()
-    if isinstance(raw, Mapping) and raw and all(_SELECTOR.match(str(k)) for k in raw):
-        return s.Expectation(by_kernel=tuple((str(k), _expect_value(v, path, index)) for k, v in raw.items()))
-    return s.Expectation(default=_expect_value(raw, path, index))
+def scenario_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """The ``*.toml`` / ``*.json`` files below a directory, sorted; an error if there are none."""
+    base = Path(directory)
+    files = sorted(f for f in base.rglob("*") if f.suffix in SUFFIXES and f.is_file())
+    if not files:
+        raise ScenarioError(f"no scenario files ({', '.join('*' + x for x in SUFFIXES)}) in this directory",
+                            path=os.fspath(directory))
+    return files
 
 
-def _expect_value(raw: Any, path: str, index: int) -> s.Expect:
-    if isinstance(raw, str):
-        if not _OUTCOME.match(raw):
-            raise ScenarioError(f"expected outcome must be 'ok' or an errno name, not {raw!r}", path=path, step=index)
-        return raw
-    if isinstance(raw, Mapping):
-        cqes = raw.get("cqes")
-        cq = None if cqes is None else tuple(sorted((int(k), str(v)) for k, v in cqes.items()))
-        submitted = raw.get("submitted")
-        return s.SubmitExpect(submitted=submitted, cqes=cq)
-    raise ScenarioError(f"cannot read expectation {raw!r}", path=path, step=index)
+def load_dir(directory: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None) -> list[s.Scenario]:
+    """Every scenario file below a directory, sorted by path; an error if there are none."""
+    return [load(f, root=root) for f in scenario_files(directory)]
 
 
-def _flags(raw: Any, enum_type: type[SetupFlag]) -> int:
-    if isinstance(raw, int):
-        return raw
-    names = raw.split("|") if isinstance(raw, str) else list(raw)
-    out = 0
-    for raw_name in names:
-        name = raw_name.strip().upper().removeprefix("IORING_SETUP_")
-        if name:
-            out |= enum_type[name]
-    return out
-
-
-def _opt_ring(raw: Mapping[str, Any]) -> str | None:
-    target = raw.get("ring")
-    return None if target in (None, "task") else str(target)
-
-
-def _program(raw: Mapping[str, Any], base: Path) -> tuple[bytes, str]:
-    if "insns" in raw:
-        rows = raw["insns"]
-        if not isinstance(rows, list):
-            raise ValueError("insns must be a list of [code, jt, jf, k] rows")
-        return Program.of(*(_insn(row) for row in rows)).to_bytes(), ""
-    if "program_file" in raw:
-        text = (base / str(raw["program_file"])).read_text()
-        name = str(raw["program_file"])
-    elif "program" in raw:
-        text, name = str(raw["program"]), "<program>"
+def parse(data: Mapping[str, Any] | Node, *, path: str = "<scenario>", base: Path | None = None,
+          root: str | os.PathLike[str] | None = None) -> s.Scenario:
+    """A scenario from a document already in memory: positioned nodes, or plain dicts and lists as
+    ``tomllib``/``json`` return them (errors then name the step and key, without line numbers). File names in
+    it are relative to ``base`` (default: the working directory)."""
+    if isinstance(data, Table | Array | Scalar):
+        node: Node = data
     else:
-        return b"", ""
-    return assemble(text, filename=name).to_bytes(), text
-
-
-def _insn(row: Any) -> tuple[int, int, int, int]:
-    if not isinstance(row, list) or len(row) != 4 or not all(isinstance(v, int) for v in row):
-        raise ValueError(f"an insns row is [code, jt, jf, k], not {row!r}")
-    code, jt, jf, k = row
-    return code, jt, jf, k & 0xFFFFFFFF
-
-
-#: SQE keys each opcode family understands (besides op, ud, sqe_flags, fd, result).
-_COMMON_SQE_KEYS = frozenset({"op", "ud", "sqe_flags", "fd", "result"})
-_SQE_KEYS = {"SOCKET": {"family", "type", "protocol"}, "OPENAT": {"path", "flags", "mode"},
-             "OPENAT2": {"path", "flags", "mode", "resolve"},
-             "CONNECT": {"family", "socket", "type", "addr", "port", "addr_len"},
-             "READ": {"len"}, "WRITE": {"len"}, "READV": {"len"}, "WRITEV": {"len"}}
-#: Opcodes whose SQE ``fd`` is not a descriptor.
-_NO_FD = frozenset({"NOP", "SOCKET"})
-
-
-def _sqe(raw: Mapping[str, Any], index: int) -> s.SubmitItem:
-    if not isinstance(raw, Mapping) or "op" not in raw:
-        raise ValueError(f"SQE {index} needs `op`")
-    opcode = sqe_op(raw["op"])
-    name = opcode.name
-    unknown = set(raw) - _COMMON_SQE_KEYS - _SQE_KEYS.get(name, set())
-    if unknown:
-        raise ValueError(f"SQE {index} ({name}): unknown field(s) {sorted(unknown)}")
-    ud = int(raw.get("ud", index + 1))
-    flags = sqe_flags(raw.get("sqe_flags", 0))
-    result = str(raw.get("result", s.OK))
-    if result != s.OK and not _OUTCOME.match(result):
-        raise ValueError(f"bad result {result!r}")
-    fd = None if name in _NO_FD else (raw["fd"] if isinstance(raw.get("fd"), int) else str(raw.get("fd", "null")))
-    buffer = int(raw.get("len", 8))
-    connect = None
-    if name == "SOCKET":
-        sqe = abisqe.socket(parse_constant(raw.get("family", 0)), parse_constant(raw.get("type", 0)),
-                            parse_constant(raw.get("protocol", 0)), user_data=ud, flags=flags)
-    elif name == "OPENAT":
-        sqe = abisqe.openat(str(raw.get("path", "")), parse_constant(raw.get("flags", 0)),
-                            parse_constant(raw.get("mode", 0)), user_data=ud, flags=flags)
-    elif name == "OPENAT2":
-        how = OpenHow(parse_constant(raw.get("flags", 0)), parse_constant(raw.get("mode", 0)),
-                      parse_constant(raw.get("resolve", 0)))
-        sqe = abisqe.openat2(str(raw.get("path", "")), how, user_data=ud, flags=flags)
-    elif name == "CONNECT":
-        family = parse_constant(raw.get("family", 0))
-        connect = s.ConnectTo(parse_constant(raw.get("socket", raw.get("family", 0))),
-                              parse_constant(raw.get("type", "SOCK_STREAM")), family, str(raw.get("addr", "")),
-                              int(raw.get("port", 0)))
         try:
-            address = abisqe.sockaddr(family, connect.addr, connect.port)
-        except ValueError as exc:
-            raise ValueError(f"SQE {index}: CONNECT address {connect.addr!r} for family {family}: {exc}") from None
-        addr_len = raw.get("addr_len")
-        sqe = abisqe.connect(0, address, SOCKADDR_SIZE.get(family, 16) if addr_len is None else int(addr_len),
-                             user_data=ud, flags=flags)
-    elif name in ("READ", "WRITE", "READV", "WRITEV"):
-        sqe = abisqe.rw(opcode, 0, buffer, user_data=ud, flags=flags)
-    else:
-        sqe = Sqe(opcode, flags, ud, fd=-1 if name == "NOP" else 0)
-    return s.SubmitItem(sqe, fd, result, buffer, connect)
+            node = from_plain(data, path, limits=caps.DOCUMENT)
+        except InputError as exc:
+            raise ScenarioError.of(exc) from None
+    return _scenario(node, path, base or Path.cwd(), root)
 
 
-def _records(raw: list[Any]) -> tuple[Restriction, ...]:
-    out = []
-    for item in raw:
-        if not isinstance(item, list) or len(item) != 2:
-            raise ValueError(f"a restriction record is [type, value], not {item!r}")
-        kind_raw, value_raw = item
-        kind = RestrictionOp[kind_raw.upper()] if isinstance(kind_raw, str) else int(kind_raw)
-        if isinstance(value_raw, int):
-            value = value_raw
-        elif kind == RestrictionOp.REGISTER_OP:
-            value = int(register_op(value_raw))
-        elif kind == RestrictionOp.SQE_OP:
-            value = int(sqe_op(value_raw))
-        else:
-            value = sqe_flags(value_raw)
-        out.append(Restriction(int(kind), value))
-    return tuple(out)
+# -- the document ----------------------------------------------------------------------------------------------------
+
+def _scenario(node: Node, file: str, directory: Path, root: str | os.PathLike[str] | None) -> s.Scenario:
+    try:
+        refs = References.for_document(directory, None if root is None else Path(root))
+        top = Fields(node, allowed=("scenario", "step"), what="a scenario document")
+        head = Fields(_need_table(top, "scenario"), allowed=_HEAD, path="scenario")
+        name = head.need("name", Str(128, min_len=1))
+        kernels = head.get("kernels", ListOf(SELECTOR, caps.MAX_SELECTORS, 1), ("*",))
+        requires = head.get("requires", ListOf(_FEATURE, len(s.FEATURES)), ())
+        tags = head.get("tags", ListOf(NAME, 32), ())
+        meta = {key: str(value) for key, value in (
+            ("spec", head.get("spec", Str(1024), None)),
+            ("equivalent", head.get("equivalent", Str(1024), None)),
+            ("assumption", head.get("assumption", NAME, None)),
+            ("seed", head.get("seed", Either((Int(-(1 << 63), U64), Str(64))), None))) if value is not None}
+        timeout = head.get("timeout", Int(1, caps.MAX_TIMEOUT), None)
+        description = head.get("description", Str(4096, lines=True), "")
+        origin = head.get("source", Str(1024), "")
+        raw_steps = top.table.get("step")
+        if raw_steps is None:
+            raise top.table.pos.error("no [[step]] entries")
+        if not isinstance(raw_steps, Array):
+            raise top.error("step", "expected an array of step tables ([[step]])")
+        if len(raw_steps) > caps.MAX_STEPS:
+            raise top.error("step", f"{len(raw_steps)} steps, at most {caps.MAX_STEPS} allowed")
+        if not raw_steps.items:
+            raise top.error("step", "no [[step]] entries")
+    except InputError as exc:
+        raise ScenarioError.of(exc) from None
+    context = _Context(file, refs)
+    built = []
+    for index, raw in enumerate(raw_steps.items):
+        try:
+            built.append(_step(raw, index, context))
+        except InputError as exc:
+            raise ScenarioError.of(exc, step=index) from None
+    steps = tuple(built)
+    check_names(steps, file, context.sites)
+    return s.Scenario(name=name, steps=steps, description=description, source=origin, kernels=tuple(kernels),
+                      requires=tuple(dict.fromkeys(requires)), path=file, tags=tuple(tags), meta=meta,
+                      timeout=timeout)
 
 
-_Builder = Callable[[Mapping[str, Any], dict[str, Any], Path], s.Step]
+def _need_table(fields: Fields, key: str) -> Table:
+    node = fields.node(key)
+    if node is None:
+        raise fields.table.pos.error(f"missing [{key}] table with a name")
+    if not isinstance(node, Table):
+        raise fields.error(key, "expected a table")
+    return node
 
 
-def _b_restrict(r: Mapping[str, Any], c: dict[str, Any], _: Path) -> s.Step:
-    records = _records(r.get("records", []))
+# -- steps -----------------------------------------------------------------------------------------------------------
+
+_Builder = Callable[[Fields, dict[str, Any], _Context], s.Step]
+
+
+def _step(node: Node, index: int, context: _Context) -> s.Step:
+    if not isinstance(node, Table):
+        raise node.pos.error("a step is a table ([[step]])")
+    if "do" not in node:
+        raise node.pos.error("a step needs `do`")
+    member = node.members["do"]
+    kind = _KIND.read(member.value, "`do`")
+    fields = Fields(node, allowed=_COMMON | STEP_KEYS[kind], what=f"this `{kind}` step")
+    common = {"task": fields.get("task", NAME, "main"), "line": index,
+              "expect": expectation(fields, submit=kind == "submit")}
+    context.sites.append({key: fields.key_pos(key) if key in fields.table else fields.table.pos
+                          for key in ("task", "ring", "child", "thread", "do")})
+    return _BUILDERS[kind](fields, common, context)
+
+
+def _ring_name(fields: Fields) -> str:
+    name = fields.need("ring", NAME)
+    if name == "task":
+        raise fields.error("ring", "`task` is not a ring name: in restrict, filter and register steps it means "
+                                   "the task itself (fd -1)")
+    return name
+
+
+def _opt_ring(fields: Fields) -> str | None:
+    target = fields.get("ring", NAME, None)
+    return None if target in (None, "task") else target
+
+
+def _b_ring(f: Fields, c: dict[str, Any], _: _Context) -> s.Step:
+    return s.CreateRing(**c, ring=_ring_name(f), setup_flags=f.get("flags", _SETUP_FLAGS, 0),
+                        entries=f.get("entries", Int(0, caps.MAX_ENTRIES), 8))
+
+
+def _b_restrict(f: Fields, c: dict[str, Any], _: _Context) -> s.Step:
+    ring = _opt_ring(f)
+    records = tuple(_record(node, i, f) for i, node in enumerate(_items(f, "records", caps.MAX_RECORDS)))
     header = None
-    if any(k in r for k in ("header_flags", "header_resv", "nr_res")):
-        resv = tuple(int(v) for v in r.get("header_resv", (0, 0, 0)))
-        if len(resv) != 3:
-            raise ValueError("header_resv has three words")
-        header = TaskRestrictionHeader(int(r.get("nr_res", len(records))), int(r.get("header_flags", 0)),
-                                       (resv[0], resv[1], resv[2]))
-    nr_args = r.get("nr_args")
-    return s.Restrict(**c, ring=_opt_ring(r), records=records, null=bool(r.get("null", False)),
-                      nr_args=None if nr_args is None else int(nr_args), header=header)
+    header_keys = [k for k in ("nr_res", "header_flags", "header_resv") if f.has(k)]
+    if header_keys and ring is not None:
+        raise f.error(header_keys[0], "the task-restriction header only exists for task restrictions (no `ring`)")
+    if header_keys:
+        resv = f.get("header_resv", ListOf(Int(0, U32), 3, 3), (0, 0, 0))
+        header = TaskRestrictionHeader(f.get("nr_res", Int(0, U16), len(records)), f.get("header_flags",
+                                       Int(0, U16), 0), (resv[0], resv[1], resv[2]))
+    return s.Restrict(**c, ring=ring, records=records, null=f.get("null", Bool(), False),
+                      nr_args=f.get("nr_args", _COUNT, None), header=header)
 
 
-def _b_filter(r: Mapping[str, Any], c: dict[str, Any], base: Path) -> s.Step:
-    program, source = _program(r, base)
-    flags = r.get("flags", 0)
-    if not isinstance(flags, int):
-        names = flags.split("|") if isinstance(flags, str) else flags
-        flags = sum({"DENY_REST": 1, "SZ_STRICT": 2}[n.strip().upper()] for n in names if n.strip())
-    opcode = int(sqe_op(r["opcode"])) if isinstance(r["opcode"], str) else int(r["opcode"])
-    resv2 = tuple(int(v) for v in r.get("resv2", (0, 0, 0, 0, 0)))
-    if len(resv2) != 5:
-        raise ValueError("resv2 has five words")
-    filter_len = r.get("filter_len")
+def _items(f: Fields, key: str, most: int) -> tuple[Node, ...]:
+    node = f.node(key)
+    if node is None:
+        return ()
+    if not isinstance(node, Array):
+        raise f.error(key, "expected an array")
+    if len(node) > most:
+        raise f.error(key, f"{len(node)} values, at most {most} allowed")
+    return node.items
+
+
+def _record(node: Node, index: int, f: Fields) -> Restriction:
+    name = f"`records[{index}]`"
+    kind_node, value_node = _pair(node, name)
+    kind = _RECORD_TYPE.read(kind_node, f"`records[{index}][0]`")
+    value_name = f"`records[{index}][1]`"
+    readers: dict[int, Schema[int]] = {RestrictionOp.REGISTER_OP: _RECORD_REGISTER, RestrictionOp.SQE_OP: _RECORD_OP,
+                   RestrictionOp.SQE_FLAGS_ALLOWED: SQE_FLAGS, RestrictionOp.SQE_FLAGS_REQUIRED: SQE_FLAGS,
+                                       }
+    return Restriction(kind, readers.get(kind, Int(0, U8)).read(value_node, value_name))
+
+
+def _pair(node: Node, name: str) -> tuple[Node, Node]:
+    if not isinstance(node, Array) or len(node) != 2:
+        raise node.pos.error(f"{name}: a restriction record is [type, value]")
+    return node.items[0], node.items[1]
+
+
+def _program(f: Fields, context: _Context) -> tuple[bytes, str]:
+    chosen = f.one_of("program", "program_file", "insns")
+    if chosen is None:
+        return b"", ""
+    if chosen == "insns":
+        rows = f.need("insns", ListOf(_INSN, caps.MAX_PROGRAM_INSNS))
+        program = Program.of(*rows)
+        text = ""
+    elif chosen == "program":
+        text = f.need("program", Str(PROGRAM_FILE.max_bytes, lines=True))
+        program = _assemble(text, "the program", f.pos("program"))
+    else:
+        name = f.need("program_file", Str(4096))
+        source = context.refs.read(name, f.pos("program_file"), PROGRAM_FILE)
+        text = source.text
+        program = _assemble(text, token(name), f.pos("program_file"))
+    if len(program) > caps.MAX_PROGRAM_INSNS:
+        raise f.error(chosen, f"{len(program)} instructions, at most {caps.MAX_PROGRAM_INSNS} allowed")
+    context.insns += len(program)
+    if context.insns > caps.MAX_INSNS:
+        raise f.error(chosen, f"the scenario's programs have more than {caps.MAX_INSNS} instructions in all")
+    context.check_work(f, chosen)
+    return program.to_bytes(), text
+
+
+def _assemble(text: str, what: str, pos: Pos) -> Program:
+    """Assemble; an error names the line and column inside the program and quotes at most the assembler's
+    message (never the source line: the program may be a file somebody else wrote)."""
+    try:
+        return assemble(text, filename=what)
+    except AsmError as exc:
+        where = f" line {exc.line}, column {exc.column}" if exc.line else ""
+        raise pos.error(f"{what}{where}: {foreign_message(exc.message)}") from None
+    except RecursionError:
+        raise pos.error(f"{what}: nested too deeply to assemble") from None
+
+
+def _b_filter(f: Fields, c: dict[str, Any], context: _Context) -> s.Step:
+    opcode = f.need("opcode", Either((SQE_OPCODE.options[0], Int(0, U32))))
+    program, source = _program(f, context)
+    resv2 = f.get("resv2", ListOf(Int(0, U64, text=True), 5, 5), (0, 0, 0, 0, 0))
     registration = FilterRegistration(
-        opcode, program, int(flags), int(r.get("pdu_size", 0)), None if filter_len is None else int(filter_len),
-        bool(r.get("null_program", False)), int(r.get("cmd_type", 1)), int(r.get("cmd_flags", 0)),
-        int(r.get("resv", 0)), bytes(r.get("filter_resv", [0, 0, 0])),
+        opcode, program, f.get("flags", _FILTER_FLAGS, 0), f.get("pdu_size", Int(0, U8), 0),
+        f.get("filter_len", Int(0, U32), None), f.get("null_program", Bool(), False),
+        f.get("cmd_type", Int(0, U16), 1), f.get("cmd_flags", Int(0, U16), 0), f.get("resv", Int(0, U32), 0),
+        bytes(f.get("filter_resv", ListOf(Int(0, U8), 3, 3), (0, 0, 0))),
         (resv2[0], resv2[1], resv2[2], resv2[3], resv2[4]))
-    nr_args = r.get("nr_args")
-    expect_pdu = r.get("expect_pdu_size")
-    return s.Filter(**c, ring=_opt_ring(r), registration=registration,
-                    nr_args=None if nr_args is None else int(nr_args),
-                    expect_pdu_size=None if expect_pdu is None else int(expect_pdu), source=source)
+    return s.Filter(**c, ring=_opt_ring(f), registration=registration, nr_args=f.get("nr_args", _COUNT, None),
+                    expect_pdu_size=f.get("expect_pdu_size", Int(0, U8), None), source=source)
 
 
-def _b_register(r: Mapping[str, Any], c: dict[str, Any], _: Path) -> s.Step:
-    op = register_op(r["opcode"]) if isinstance(r["opcode"], str) else int(r["opcode"])
+def _b_register(f: Fields, c: dict[str, Any], _: _Context) -> s.Step:
+    op = f.need("opcode", _REGISTER_OPCODE)
     if op in (RegisterOp.RESTRICTIONS, RegisterOp.BPF_FILTER):
-        raise ValueError(f"use a `{'restrict' if op == RegisterOp.RESTRICTIONS else 'filter'}` step for this opcode")
-    index = r.get("registered_ring_index")
-    return s.Register(**c, ring=_opt_ring(r), opcode=int(op), files=tuple(str(f) for f in r.get("files", ())),
-                      result=str(r.get("result", s.OK)), registered_ring_index=None if index is None else int(index))
+        raise f.error("opcode", f"use a `{'restrict' if op == RegisterOp.RESTRICTIONS else 'filter'}` step for "
+                                "this opcode")
+    files = f.get("files", ListOf(RESOURCE, caps.MAX_FILES), ())
+    if files and op != RegisterOp.FILES:
+        raise f.error("files", "only a FILES registration takes `files`")
+    return s.Register(**c, ring=_opt_ring(f), opcode=op, files=files, result=f.get("result", OUTCOME, s.OK),
+                      registered_ring_index=f.get("registered_ring_index", Int(-1, U16), None))
 
 
-def _b_policy(r: Mapping[str, Any], c: dict[str, Any], base: Path) -> s.Step:
+def _b_submit(f: Fields, c: dict[str, Any], context: _Context) -> s.Step:
+    ring = _ring_name(f)
+    nodes = _items(f, "sqes", caps.MAX_SQES_PER_SUBMIT)
+    context.sqes += len(nodes)
+    if context.sqes > caps.MAX_SQES:
+        raise f.error("sqes", f"the scenario submits more than {caps.MAX_SQES} SQEs in all")
+    context.check_work(f, "sqes")
+    return s.Submit(**c, ring=ring, sqes=tuple(read_sqe(node, i) for i, node in enumerate(nodes)))
+
+
+_MECHANISM: Final = Choice({"classic": "classic", "filters": "filters"}, what="mechanism", fold=False)
+
+
+def _b_policy(f: Fields, c: dict[str, Any], context: _Context) -> s.Step:
+    """A policy compiled for the backend's kernel when the step runs; the file (or inline table) is checked
+    now, so a broken policy is a load error at its own line."""
     from ringfence.policy.load import from_data
     from ringfence.policy.load import load as load_policy
 
-    if ("file" in r) == ("policy" in r):
-        raise ValueError("a policy step names a `file` or holds an inline `policy` table (one of them)")
-    mechanism = str(r.get("mechanism", "classic"))
-    if mechanism not in ("classic", "filters"):
-        raise ValueError(f"mechanism is \"classic\" or \"filters\", not {mechanism!r}")
-    unknown = set(r) - {"do", "task", "expect", "file", "policy", "ring", "mechanism"}
-    if unknown:
-        raise ValueError(f"unknown field(s) {sorted(unknown)}")
+    chosen = f.one_of("file", "policy")
+    if chosen is None:
+        raise f.table.pos.error("a policy step names a `file` or holds an inline `policy` table")
+    mechanism = f.get("mechanism", _MECHANISM, "classic")
     try:
-        if "file" in r:
-            policy = load_policy(base / str(r["file"]), root=base.parent)
-            source = str(r["file"])
+        if chosen == "file":
+            name = f.need("file", Str(4096))
+            policy = load_policy(context.refs.resolve(name, f.pos("file")))
+            source = name
         else:
-            if not isinstance(r["policy"], Mapping):
-                raise ValueError("`policy` is a table")
-            policy = from_data(r["policy"], name="<inline policy>")
+            node = f.node("policy")
+            if not isinstance(node, Table):
+                raise f.error("policy", "expected a table")
+            policy = from_data(plain(node), name="<inline policy>")
             source = "<inline policy>"
     except PolicyError as exc:
-        raise ValueError(str(exc)) from None
-    return s.ApplyPolicy(**c, ring=_opt_ring(r), policy=policy, mechanism=mechanism, source=source)
+        raise f.error(chosen, exc.render()) from None
+    return s.ApplyPolicy(**c, ring=_opt_ring(f), policy=policy, mechanism=mechanism, source=source)
 
 
-_BUILDERS: dict[str, _Builder] = {
-    "nnp": lambda r, c, _: s.SetNoNewPrivs(**c),
-    "drop_privileges": lambda r, c, _: s.DropPrivileges(**c, uid=int(r.get("uid", 65534))),
-    "fork": lambda r, c, _: s.Fork(**c, child=str(r["child"])),
-    "thread": lambda r, c, _: s.SpawnThread(**c, thread=str(r["thread"])),
-    "exec": lambda r, c, _: s.Exec(**c),
-    "ring": lambda r, c, _: s.CreateRing(**c, ring=str(r["ring"]), setup_flags=_flags(r.get("flags", 0), SetupFlag),
-                                         entries=int(r.get("entries", 8))),
-    "close": lambda r, c, _: s.CloseRing(**c, ring=str(r["ring"])),
-    "enable": lambda r, c, _: s.EnableRing(**c, ring=str(r["ring"])),
+_BUILDERS: Final[dict[str, _Builder]] = {
+    "nnp": lambda f, c, _: s.SetNoNewPrivs(**c),
+    "drop_privileges": lambda f, c, _: s.DropPrivileges(**c, uid=f.get("uid", Int(*caps.UID_RANGE), 65534)),
+    "fork": lambda f, c, _: s.Fork(**c, child=f.need("child", NAME)),
+    "thread": lambda f, c, _: s.SpawnThread(**c, thread=f.need("thread", NAME)),
+    "exec": lambda f, c, _: s.Exec(**c),
+    "ring": _b_ring,
+    "close": lambda f, c, _: s.CloseRing(**c, ring=_ring_name(f)),
+    "enable": lambda f, c, _: s.EnableRing(**c, ring=_ring_name(f)),
     "restrict": _b_restrict,
     "filter": _b_filter,
     "register": _b_register,
-    "submit": lambda r, c, _: s.Submit(**c, ring=str(r["ring"]),
-                                       sqes=tuple(_sqe(q, i) for i, q in enumerate(r.get("sqes", [])))),
+    "submit": _b_submit,
     "policy": _b_policy,
 }
 assert set(_BUILDERS) == set(s.STEPS), "every step kind needs a builder"
 
 
-def check_names(steps: tuple[s.Step, ...], path: str) -> None:
+# -- names -----------------------------------------------------------------------------------------------------------
+
+def check_names(steps: tuple[s.Step, ...], path: str, sites: Sequence[Mapping[str, Pos]] | None = None) -> None:
     """Rules both backends rely on: task and ring names exist when used and are introduced once, and exec is
-    performed only by a task that is its process's only thread."""
+    performed only by a task that is its process's only thread. ``sites`` (per step, where its keys are) put
+    errors at their line and column."""
     process_of = {"main": 0}
     processes = 1
     rings: set[str] = set()
     for index, step in enumerate(steps):
-        def bad(message: str) -> ScenarioError:
-            return ScenarioError(message, path=path, step=index)  # noqa: B023 - used at once
+        site = sites[index] if sites is not None and index < len(sites) else {}
+
+        def bad(message: str, key: str = "do", index: int = index, site: Mapping[str, Pos] = site) -> ScenarioError:
+            pos = site.get(key) or site.get("do") or Pos(path)
+            return ScenarioError(message, path=path, step=index, line=pos.line, column=pos.column)
 
         if step.task not in process_of:
-            raise bad(f"no task named {step.task!r} exists at this point")
+            raise bad(f"no task named {step.task!r} exists at this point", "task")
         if isinstance(step, (s.Fork, s.SpawnThread)):
             name = step.child if isinstance(step, s.Fork) else step.thread
             if not name or name in process_of:
-                raise bad(f"task name {name!r} is empty or already used")
+                raise bad(f"task name {name!r} is empty or already used", "child" if isinstance(step, s.Fork)
+                          else "thread")
             if isinstance(step, s.Fork):
                 process_of[name] = processes
                 processes += 1
@@ -338,9 +471,9 @@ def check_names(steps: tuple[s.Step, ...], path: str) -> None:
                 raise bad(f"exec by {step.task}: its process has {len(threads)} threads")
         elif isinstance(step, s.CreateRing):
             if not step.ring or step.ring in rings:
-                raise bad(f"ring name {step.ring!r} is empty or already used")
+                raise bad(f"ring name {step.ring!r} is empty or already used", "ring")
             rings.add(step.ring)
         else:
             ring = getattr(step, "ring", None)
             if ring is not None and ring not in rings:
-                raise bad(f"unknown ring {ring!r}")
+                raise bad(f"unknown ring {ring!r}", "ring")

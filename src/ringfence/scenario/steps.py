@@ -230,7 +230,8 @@ class ApplyPolicy(Step):
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """A named sequence of steps. ``kernels`` limits the kernel versions it applies to (selectors)."""
+    """A named sequence of steps. ``kernels`` limits the kernel versions it applies to (selectors); ``timeout``
+    bounds a live run in seconds (None: the harness's default)."""
 
     name: str
     steps: tuple[Step, ...]
@@ -241,6 +242,7 @@ class Scenario:
     path: str = ""
     tags: tuple[str, ...] = ()
     meta: Mapping[str, str] = field(default_factory=dict)
+    timeout: int | None = None
 
 
 #: Every step kind by its ``do`` name: the one registry the loader, the model adapter and the harness share.

@@ -1,0 +1,108 @@
+"""``ringfence run``: put a command in an io_uring sandbox (a Plan, or a policy compiled on the spot), then exec it.
+
+Kept light: the apply path imports only the standard library and the Plan format, lazily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import sys
+from typing import Final
+
+NAME: Final = "run"
+SUMMARY: Final = "run a command under an io_uring sandbox (fail-closed)"
+EPILOG: Final = """Order: checks (Plan vs this machine, io_uring available, no io_uring descriptors already open),
+every registration tried on throwaway rings, no_new_privs, the registrations in the Plan's order, then exec.
+If any step fails the command is never run. A task that is already sandboxed cannot take classic
+restrictions again; with --mechanism auto (the default) the Plan's filters-only variant is used there.
+
+examples:
+  ringfence compile policy.toml -o policy.plan.json && ringfence run --plan policy.plan.json -- ./server
+  ringfence run --policy examples/policies/web-client.toml -- curl http://127.0.0.1/
+  ringfence run --plan p.json --dry-run -- true           show what would be applied
+  ringfence run --plan p.json --fallback deny-io-uring -- ./app
+                                                        on kernels before 7.0: io_uring fails with ENOSYS
+
+exit codes:
+  the command's own   when it ran
+  5                   this kernel cannot apply the sandbox (no per-task restrictions or filters), or io_uring
+                      is unavailable here; the command was not run
+  125                 ringfence failed before running the command (the message says which step and why)
+  126                 the command could not be executed
+  127                 the command was not found
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--plan", metavar="PLAN", help="a Plan made by `ringfence compile` (JSON)")
+    source.add_argument("--policy", metavar="POLICY", help="a policy file, compiled on the spot for this kernel")
+    parser.add_argument("--prove", action="store_true", help="with --policy: prove the compiled Plan first "
+                        "(needs z3); without it the result is unproven")
+    parser.add_argument("--mechanism", choices=("auto", "classic", "filters"), default="auto",
+                        help="which variant of the Plan to apply (default auto: classic unless this task is "
+                             "already sandboxed)")
+    parser.add_argument("--dry-run", action="store_true", help="print what would be applied, apply nothing")
+    parser.add_argument("--close-inherited", action="store_true",
+                        help="close io_uring descriptors this process inherited instead of refusing")
+    parser.add_argument("--fallback", choices=("deny-io-uring",),
+                        help="on kernels without io_uring sandboxing: make io_uring unavailable with seccomp")
+    parser.add_argument("--fallback-errno", default="ENOSYS", metavar="NAME",
+                        help="errno of the io_uring system calls under --fallback (default ENOSYS)")
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
+                        help="the command to run, after --")
+
+
+def _plan(args: argparse.Namespace) -> object:
+    from ringfence.policy.plan import Plan, PlanError
+
+    if args.plan:
+        try:
+            with open(args.plan, encoding="utf-8") as f:
+                text = f.read(16 << 20)
+        except OSError as exc:
+            raise SystemExit(_fail(f"cannot read {args.plan}: {exc.strerror}", 2)) from None
+        try:
+            return Plan.loads(text)
+        except PlanError as exc:
+            raise SystemExit(_fail(f"{args.plan}: {exc}", 125)) from None
+    import os
+
+    from ringfence.abi.profiles import profile_for_release
+    from ringfence.policy.compile import compile_policy
+    from ringfence.policy.load import load
+
+    compiled = compile_policy(load(args.policy), profile_for_release(os.uname().release))
+    plan = compiled.plan
+    if args.prove:
+        from ringfence.policy import prove  # type: ignore[attr-defined]
+
+        plan = prove.prove_plan(compiled)
+    else:
+        print("ringfence run: the policy was compiled on the spot and not proven (--prove proves it)",
+              file=sys.stderr)
+    return plan
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"ringfence run: {message}", file=sys.stderr)
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    from ringfence.policy.plan import Plan
+    from ringfence.sandbox.run import Options
+    from ringfence.sandbox.run import run as run_sandboxed
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        return _fail("no command given (put it after --)", 2)
+    number = getattr(errno, args.fallback_errno, None) if not args.fallback_errno.isdigit() else \
+        int(args.fallback_errno)
+    if not isinstance(number, int) or not 1 <= number <= 4095:
+        return _fail(f"--fallback-errno {args.fallback_errno!r} is not an errno name or number", 2)
+    plan = _plan(args)
+    assert isinstance(plan, Plan)
+    options = Options(args.mechanism, args.fallback, number, args.close_inherited, args.dry_run)
+    return run_sandboxed(plan, command, options)
