@@ -196,3 +196,12 @@ def test_cli_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["cost", "--help"])
     assert "examples:" in capsys.readouterr().out
+
+
+def test_cost_columns_for_a_table() -> None:
+    from ringfence.policy.cost import COST_COLUMNS
+
+    program = assemble((CORPUS / "liburing_connect_allow_port.asm").read_text())
+    assert {h: fn(program) for h, fn in COST_COLUMNS} == {"worst": "5", "mean": "3.67", "classes": "9"}
+    jumps_on_x = assemble("ldx #2\nld [16]\njeq x, ok, no\nok: ret #1\nno: ret #0")
+    assert {h: fn(jumps_on_x) for h, fn in COST_COLUMNS} == {"worst": "-", "mean": "-", "classes": "-"}

@@ -11,16 +11,17 @@ the weight of the cells of its word that take it, over the weight of that word's
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ringfence.bpf.insn import Program
 from ringfence.policy.fields import FIELDS, Kind
 from ringfence.policy.ir import Formula, atoms
-from ringfence.policy.lift import Branch, Leaf, Lifted, Node, lift
-from ringfence.policy.partition import Partition, Test, atom_key, with_splits
+from ringfence.policy.lift import Branch, Leaf, Lifted, LiftError, Node, lift
+from ringfence.policy.partition import Partition, Test, TooManyCellsError, atom_key, with_splits
 
 if TYPE_CHECKING:
     from ringfence.abi.profiles import KernelProfile
@@ -222,3 +223,28 @@ def policy_costs(policy: Policy, profile: KernelProfile, *, weights: Mapping[str
                 why = str(e)
         out[op] = OpcodeCost(op, plain, cost(better.program, tests, weights_op), b, why)
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _own_cost(program: Program) -> Cost | None:
+    try:
+        return cost(program)
+    except (LiftError, TooManyCellsError):
+        return None
+
+
+def _column(pick: Callable[[Cost], str]) -> Callable[[Program], str]:
+    def column(program: Program) -> str:
+        c = _own_cost(program)
+        return "-" if c is None else pick(c)
+    return column
+
+
+#: Columns for a per-program cost table, as ``(header, function of the program)``: worst and mean over the
+#: program's own tests (what ``ringfence verify`` can show beside each registered filter; "-" for a program that
+#: is no decision over context words). The three share one computation per program.
+COST_COLUMNS: tuple[tuple[str, Callable[[Program], str]], ...] = (
+    ("worst", _column(lambda c: str(c.worst))),
+    ("mean", _column(lambda c: f"{c.mean:.2f}")),
+    ("classes", _column(lambda c: str(c.classes))),
+)
