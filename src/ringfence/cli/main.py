@@ -19,7 +19,7 @@ from ringfence.errors import RingfenceError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS: Final = (
-    "asm", "disasm", "check", "emu", "compile", "verify", "run", "scenario", "probe", "vm",
+    "asm", "disasm", "check", "emu", "compile", "cost", "verify", "run", "scenario", "probe", "vm",
 )
 
 def _load(name: str) -> ModuleType:

@@ -20,13 +20,14 @@ _JUMPS: Final = {Cmp.EQ: JEQ, Cmp.GT: JGT, Cmp.GE: JGE, Cmp.SET: JSET}
 
 def load(b: Builder, operand: Operand, comment: str = "") -> None:
     """Put the operand's value into A."""
-    if operand.swap16:  # port: A = (byte0 << 8) | byte1 of the word (its upper half is zero)
+    if operand.swap16:  # port: A = (byte0 << 8) | byte1 of the word, whatever its upper half holds
         b.emit(Instruction(LD | W | ABS, k=operand.offset), comment)
         b.emit(Instruction(ALU | AND | K, k=0xFF))
         b.emit(Instruction(ALU | LSH | K, k=8))
         b.emit(Instruction(MISC | TAX))
         b.emit(Instruction(LD | W | ABS, k=operand.offset))
         b.emit(Instruction(ALU | RSH | K, k=8))
+        b.emit(Instruction(ALU | AND | K, k=0xFF))
         b.emit(Instruction(ALU | OR | X))
     else:
         b.emit(Instruction(LD | W | ABS, k=operand.offset), comment)

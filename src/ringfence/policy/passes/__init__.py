@@ -1,0 +1,1 @@
+"""Optimizer passes: each maps a :class:`~ringfence.bpf.builder.Built` to ``(Built, changed)``."""
