@@ -9,7 +9,7 @@ import sys
 from typing import Final
 
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, profile
-from ringfence.cli.main import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE
+from ringfence.cli.common import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE
 
 NAME: Final = "cost"
 SUMMARY: Final = "instructions a policy's filters (or one program) execute: worst, mean and length, exactly"

@@ -11,6 +11,7 @@ from typing import Any, Final
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, profile
 from ringfence.bpf.insn import Program
 from ringfence.cli.common import EXIT_NO, EXIT_OK
+from ringfence.policy import cost
 
 NAME: Final = "verify"
 SUMMARY: Final = "compile a policy and prove the Plan means it (needs z3: pip install 'ringfence[prove]')"
@@ -35,10 +36,10 @@ exit codes:
   5  the z3 solver is not installed
 """
 
-#: The cost table's columns: a header and a function of one filter program. ``policy/cost.py`` (worst-case,
-#: mean and lower-bound instruction counts) adds its columns here.
+#: The cost table's columns: a header and a function of one filter program (length, then the exact worst-case
+#: and mean instructions executed and the number of input classes, from ``policy/cost.py``).
 CostColumn = tuple[str, Callable[[Program], str]]
-COST_COLUMNS: Final[tuple[CostColumn, ...]] = (("instructions", lambda p: str(len(p))),)
+COST_COLUMNS: Final[tuple[CostColumn, ...]] = (("instructions", lambda p: str(len(p))), *cost.COST_COLUMNS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
