@@ -1,11 +1,14 @@
 """A few io_uring requests at a time, for the example workloads: submit, wait, report what came back.
 
-Uses ringfence's own minimal ring (``ringfence.live``): standard library only, no liburing needed.
+Uses ringfence's own minimal ring (``ringfence.live``): standard library only, no liburing needed. With
+``RINGFENCE_REQUEST_LOG=FILE`` every request and its result is also appended to FILE as a JSON line, for
+``scripts/demo_report.py`` to set beside the model's prediction.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import sys
 
@@ -33,6 +36,10 @@ class Uring:
                 self.last_buffer = bytes(kept)[:res]
                 break
         print(f"  {what:<46} -> {'ok' if res >= 0 else errno_name(-res)}", flush=True)
+        log = os.environ.get("RINGFENCE_REQUEST_LOG")
+        if log:
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"what": what, "sqe": sqe.to_json(), "result": res}) + "\n")
         return res
 
 

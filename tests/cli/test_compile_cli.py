@@ -57,7 +57,7 @@ def test_python(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
 
 def test_asm_and_raw(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
     code, out, _ = ringfence(capsysbinary, "compile", WEB_CLIENT, "--format", "asm")
-    assert code == EXIT_OK and out.startswith(b"; web-client: filter for opcode 16")
+    assert code == EXIT_OK and out.startswith(b"; web-client: CONNECT filter")
     code, out, _ = ringfence(capsysbinary, "compile", WEB_CLIENT, "--format", "raw", "--opcode", "CONNECT")
     compiled = compile_policy(load(WEB_CLIENT), profile("7.2"))
     assert code == EXIT_OK and out == compiled.programs[SqeOp.CONNECT].built.program.to_bytes()

@@ -194,6 +194,11 @@ class EnterFlag(enum.IntFlag):
     SQ_WAIT = 1 << 2
 
 
+def op_name(op: int) -> str:
+    """An SQE opcode's name, or its number when this ringfence does not know it."""
+    return SqeOp(op).name if 0 <= op < len(SqeOp) else str(op)
+
+
 def sqe_op(value: int | str | SqeOp) -> SqeOp:
     """An SQE opcode from a number, ``"OPENAT"`` or ``"IORING_OP_OPENAT"``."""
     if isinstance(value, str):

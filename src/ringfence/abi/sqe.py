@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ringfence.abi.constants import AF, AT_FDCWD
-from ringfence.abi.opcodes import SqeOp
+from ringfence.abi.opcodes import SqeOp, op_name
 
 U64: Final = (1 << 64) - 1
 U32: Final = (1 << 32) - 1
@@ -79,7 +79,7 @@ class Sqe:
     @property
     def name(self) -> str:
         """The opcode's name, or its number when this ringfence does not know it."""
-        return SqeOp(self.opcode).name if self.opcode < len(SqeOp) else str(self.opcode)
+        return op_name(self.opcode)
 
     def to_json(self) -> dict[str, Any]:
         """The fields that differ from zero (``opcode`` always), ``how`` as an object, ``sockaddr`` as hex."""

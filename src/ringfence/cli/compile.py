@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Final
 
+from ringfence.abi.opcodes import op_name
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, profile
 from ringfence.cli.common import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, EXIT_USAGE
 
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "asm":
         parts = []
         for op, prog in sorted(compiled.programs.items()):
-            parts.append(f"; {compiled.plan.policy}: filter for opcode {op} ({', '.join(prog.rules)}), "
+            parts.append(f"; {compiled.plan.policy}: {op_name(op)} filter ({', '.join(prog.rules)}), "
                          f"pdu_size {prog.pdu_size}\n" + disassemble(prog.built.program))
         out = "\n".join(parts) or "; no filters: classic restrictions say all of it\n"
     else:

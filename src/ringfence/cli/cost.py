@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Final
 
+from ringfence.abi.opcodes import op_name
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, profile
 from ringfence.cli.common import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE
 
@@ -68,12 +69,6 @@ def _row(c: object) -> dict[str, object]:
     return {"worst": c.worst, "mean": round(c.mean, 4), "length": c.length}
 
 
-def _op_name(op: int) -> str:
-    from ringfence.abi.opcodes import SqeOp
-
-    return SqeOp(op).name if op < len(SqeOp) else str(op)
-
-
 def run(args: argparse.Namespace) -> int:
     from ringfence.policy.cost import field_weights
 
@@ -95,7 +90,7 @@ def _policy(args: argparse.Namespace, weights: dict[str, dict[int, float]]) -> i
     policy = load(args.file)
     table = policy_costs(policy, profile(args.kernel), weights=weights, bound=args.bound)
     if args.json:
-        rows = [{"opcode": _op_name(op), "classes": c.unoptimized.classes, "unoptimized": _row(c.unoptimized),
+        rows = [{"opcode": op_name(op), "classes": c.unoptimized.classes, "unoptimized": _row(c.unoptimized),
                  "optimized": _row(c.optimized),
                  "bound": None if c.bound is None else {"worst": c.bound.worst, "mean": round(c.bound.mean, 4)},
                  **({"no_bound": c.no_bound} if c.bound is None else {})}
@@ -114,8 +109,8 @@ def _policy(args: argparse.Namespace, weights: dict[str, dict[int, float]]) -> i
         u, o = c.unoptimized, c.optimized
         bound = "   no bound" if c.bound is None else f"{c.bound.worst:>5} {c.bound.mean:>6.2f}"
         if c.bound is None:
-            notes.append(f"  {_op_name(op)}: no bound: {c.no_bound}")
-        lines.append(f"{_op_name(op):<12}{u.classes:>8}  {u.worst:>5} {u.mean:>6.2f} {u.length:>4}  "
+            notes.append(f"  {op_name(op)}: no bound: {c.no_bound}")
+        lines.append(f"{op_name(op):<12}{u.classes:>8}  {u.worst:>5} {u.mean:>6.2f} {u.length:>4}  "
                      f"{o.worst:>5} {o.mean:>6.2f} {o.length:>4}  {bound:>12}")
     sys.stdout.write("\n".join(lines + notes) + "\n")
     return EXIT_OK

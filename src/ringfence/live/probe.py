@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ringfence.abi.layout import FilterRegistration, Restriction
-from ringfence.abi.opcodes import RegisterOp, RestrictionOp, SetupFlag, SqeOp
+from ringfence.abi.opcodes import RegisterOp, RestrictionOp, SetupFlag, SqeOp, op_name
 from ringfence.abi.profiles import KernelProfile, profile_for_release
 from ringfence.errors import KernelError, errno_name, outcome_of
 from ringfence.live import _sys, sqes
@@ -85,10 +85,6 @@ def _sysctl(name: str) -> int | None:
         return None
 
 
-def _op_name(op: int) -> str:
-    return SqeOp(op).name if op < len(SqeOp) else str(op)
-
-
 def probe_setup() -> tuple[str | None, int | None]:
     """``(errno name or None, setup features)`` of creating a plain ring."""
     try:
@@ -104,7 +100,7 @@ def probe_opcodes() -> tuple[int | None, tuple[str, ...]]:
         result, probe = probe_ops(ring.fd)
     if result < 0:
         return None, ()
-    ops = tuple(_op_name(probe.ops[i].op) for i in range(probe.ops_len)
+    ops = tuple(op_name(probe.ops[i].op) for i in range(probe.ops_len)
                 if probe.ops[i].flags & _sys.IO_URING_OP_SUPPORTED)
     return probe.last_op, ops
 
@@ -140,7 +136,7 @@ def probe_pdu_sizes(op_last: int) -> dict[str, int] | None:
             result, back = register_bpf_filter(ring.fd, FilterRegistration(op, ALLOW_ALL, pdu_size=255))
             if result == -errno.EINVAL and back == 255:
                 return None
-            sizes[_op_name(op)] = back
+            sizes[op_name(op)] = back
     return sizes
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ringfence.abi.ctx import BpfCtx
-from ringfence.abi.opcodes import SQE_VALID_FLAGS, SetupFlag, SqeFlag, SqeOp
+from ringfence.abi.opcodes import SQE_VALID_FLAGS, SetupFlag, SqeFlag, op_name
 from ringfence.abi.profiles import KernelProfile
 from ringfence.abi.sqe import Sqe
 from ringfence.model.explain import Decision, FilterRun
@@ -100,7 +100,7 @@ class _Init:
             if raw & ~SQE_VALID_FLAGS:
                 raise Refused("EINVAL", Rule.SQE_FLAGS, f"bits {raw & ~SQE_VALID_FLAGS:#x}")
             if raw & _BUFFER_SELECT and op not in BUFFER_SELECT_OPS:
-                raise Refused("EOPNOTSUPP", Rule.SQE_BUFFER_SELECT, _op_name(op))
+                raise Refused("EOPNOTSUPP", Rule.SQE_BUFFER_SELECT, op_name(op))
             if raw & _SKIP:
                 self.drain_disabled = True
             if raw & _DRAIN:
@@ -121,7 +121,7 @@ class _Init:
             self.drain_active = True
             self.flags |= _DRAIN | _ASYNC
         if state.setup_flags & _IOPOLL and op not in IOPOLL_OPS:
-            raise Refused("EINVAL", Rule.SQE_IOPOLL, _op_name(op))
+            raise Refused("EINVAL", Rule.SQE_IOPOLL, op_name(op))
         self.flags |= prep(sqe)
         if state.filters is not None:
             self._filters(state.filters, sqe, profile, detail)
@@ -144,7 +144,3 @@ class _Init:
             if last.node.is_marker:
                 raise Refused("EACCES", Rule.FILTER_DENY_REST, last.node.origin)
             raise Refused("EACCES", Rule.FILTER_DENIED, f"chain position {last.position}")
-
-
-def _op_name(op: int) -> str:
-    return SqeOp(op).name if 0 <= op < len(SqeOp) else str(op)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from ringfence.abi.opcodes import SetupFlag, SqeFlag, SqeOp
+from ringfence.abi.opcodes import SetupFlag, SqeFlag
 from ringfence.abi.profiles import KernelProfile
 from ringfence.model.decide import RingState, init_request
 from ringfence.model.explain import Decision, RequestOutcome, SubmitExplanation
@@ -232,7 +232,3 @@ class Submitter:
     def _post(self, req: Request, result: str, *, skip: bool = False) -> None:
         req.result = result
         req.cqe = not skip
-
-
-def op_name(op: int) -> str:
-    return SqeOp(op).name if 0 <= op < len(SqeOp) else str(op)

@@ -20,7 +20,7 @@ from typing import Final
 
 from ringfence import __version__
 from ringfence.abi.layout import FilterRegistration, Restriction
-from ringfence.abi.opcodes import SQE_VALID_FLAGS, FilterFlag, RestrictionOp, SqeOp
+from ringfence.abi.opcodes import SQE_VALID_FLAGS, FilterFlag, RestrictionOp, op_name
 from ringfence.abi.profiles import KernelProfile
 from ringfence.bpf.builder import Built
 from ringfence.bpf.check import check
@@ -63,10 +63,6 @@ class Compiled:
     warnings: tuple[checks.Finding, ...]
 
 
-def _op_name(op: int) -> str:
-    return SqeOp(op).name if op < len(SqeOp) else str(op)
-
-
 def payload_read(built: Built) -> int:
     """Bytes of the payload a program reads: the end of its highest context load past offset 16."""
     ends = [ins.k + 4 for ins in built.program if ins.code in (LD | W | ABS, CTX_LOAD) and ins.k >= PAYLOAD]
@@ -85,10 +81,10 @@ def _program(policy: Policy, profile: KernelProfile, op: int, formula: Formula, 
     if need > have:
         fields = sorted({p.field for r in policy.rules_for(op) for p in r.predicates
                          if FIELDS[p.field].offset >= PAYLOAD})
-        raise PolicyError(f"{_op_name(op)}'s filter context on kernel {profile.name} does not carry "
+        raise PolicyError(f"{op_name(op)}'s filter context on kernel {profile.name} does not carry "
                           f"{', '.join(fields)} (its payload is {have} bytes; "
                           f"{FIELDS[fields[0]].since[0]}.{FIELDS[fields[0]].since[1]} and later have it)"
-                          if fields else f"{_op_name(op)}: the program reads {need} payload bytes, the kernel has "
+                          if fields else f"{op_name(op)}: the program reads {need} payload bytes, the kernel has "
                                          f"{have}")
     pdu = have if strict else (need + 3) // 4 * 4
     return OpcodeProgram(op, formula, built, pdu, rules)
@@ -157,9 +153,9 @@ def _filters_only(policy: Policy, decisions: dict[int, Formula], programs: dict[
         if op in programs:
             regs.append(_filter(programs[op], strict=strict))
         elif f == FALSE:
-            regs.append(_plain(op, DENY_ALL, f"{_op_name(op)} is denied"))
+            regs.append(_plain(op, DENY_ALL, f"{op_name(op)} is denied"))
         elif default_deny:
-            regs.append(_plain(op, ALLOW_ALL, f"{_op_name(op)} is allowed"))
+            regs.append(_plain(op, ALLOW_ALL, f"{op_name(op)} is allowed"))
     if default_deny and regs:  # the last registration denies every opcode still without a filter
         last = regs[-1]
         assert last.filter is not None
@@ -186,20 +182,20 @@ def compile_policy(policy: Policy, profile: KernelProfile, *, mechanism: str = "
     for rule in policy.rules:
         unknown = [op for op in rule.ops if not profile.knows_opcode(op)]
         if unknown and rule.action is Action.ALLOW:
-            raise PolicyError(f"{', '.join(_op_name(o) for o in unknown)} does not exist on kernel {profile.name}",
+            raise PolicyError(f"{', '.join(op_name(o) for o in unknown)} does not exist on kernel {profile.name}",
                               where=str(rule.pos))
     decisions = {op: opcode_formula(policy, op) for op in range(profile.op_last)}
     conditional = {op: f for op, f in decisions.items() if f not in (TRUE, FALSE)}
     if conditional and not profile.bpf_filters:
         raise PolicyError(f"kernel {profile.name} has no io_uring filters; predicates on "
-                          f"{', '.join(_op_name(o) for o in conditional)} need them")
+                          f"{', '.join(op_name(o) for o in conditional)} need them")
     programs = {op: _program(policy, profile, op, f, optimized=optimized, strict=strict)
                 for op, f in conditional.items()}
     variants: list[Variant] = []
     if mechanism in ("auto", "classic"):
         if mechanism == "classic" and programs:
             raise PolicyError(f"classic restrictions cannot express the predicates on "
-                              f"{', '.join(_op_name(o) for o in programs)}: use --mechanism auto or filters")
+                              f"{', '.join(op_name(o) for o in programs)}: use --mechanism auto or filters")
         variants.append(_classic(policy, profile, decisions, programs, strict))
     filters_possible = policy.flags is None and policy.register is None and profile.bpf_filters
     if mechanism == "filters" and not filters_possible:

@@ -13,8 +13,9 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ringfence.abi import opcodes
 from ringfence.abi.constants import AF, RESOLVE, SOCK, O
-from ringfence.abi.opcodes import SqeFlag, SqeOp
+from ringfence.abi.opcodes import SqeFlag
 from ringfence.errors import ProofError
 from ringfence.policy.fields import FIELDS, Field
 from ringfence.policy.fields import Kind as FieldKind
@@ -32,7 +33,9 @@ class Check(enum.Enum):
 
 
 def op_name(op: int) -> str:
-    return SqeOp(op).name if 0 <= op < len(SqeOp) else f"opcode {op}"
+    """Like :func:`ringfence.abi.opcodes.op_name`, but an unknown opcode reads as ``opcode N`` in sentences."""
+    name = opcodes.op_name(op)
+    return f"opcode {op}" if name.isdigit() else name
 
 
 def flag_names(value: int) -> str:

@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 
 from ringfence import __version__
-from ringfence.abi.opcodes import RegisterOp, SetupFlag
+from ringfence.abi.opcodes import RegisterOp, SetupFlag, op_name
 from ringfence.abi.profiles import profile_for_release
 from ringfence.errors import KernelError, SandboxError, UnsupportedError, errno_name
 from ringfence.live import _sys
@@ -41,7 +41,7 @@ class Applied:
 
 def _describe(index: int, reg: Registration) -> str:
     if reg.kind == "filter" and reg.filter is not None:
-        return f"registration {index + 1} (filter for opcode {reg.filter.opcode})"
+        return f"registration {index + 1} ({op_name(reg.filter.opcode)} filter)"
     return f"registration {index + 1} ({reg.kind})"
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, NoReturn
 
+from ringfence.abi.opcodes import op_name
 from ringfence.errors import SandboxError, UnsupportedError
 from ringfence.policy.plan import Plan
 
@@ -62,7 +63,7 @@ def describe(plan: Plan) -> str:
                 lines.append(f"  {i}. restrictions: {len(reg.records)} records")
             elif reg.filter is not None:
                 f = reg.filter
-                lines.append(f"  {i}. filter for opcode {f.opcode}: {len(f.program) // 8} instructions, "
+                lines.append(f"  {i}. {op_name(f.opcode)} filter: {len(f.program) // 8} instructions, "
                              f"pdu_size {f.pdu_size}, flags {f.flags}" + (f" ({'; '.join(reg.rules)})"
                                                                            if reg.rules else ""))
             else:
