@@ -35,10 +35,10 @@ def server(port: int) -> bool:
     s.bind(("127.0.0.1", port))
     s.listen(1)
     print(f"  listening on 127.0.0.1:{port}", flush=True)
-    conn = u.do(abisqe.Sqe(SqeOp.ACCEPT, fd=fd), "ACCEPT")
+    conn = u.do(abisqe.Sqe(SqeOp.ACCEPT, fd=fd), "ACCEPT", wait=300.0)  # clients may start slowly (emulated CPUs)
     if conn < 0:
         return False
-    n = u.do(abisqe.Sqe(SqeOp.RECV, fd=conn, len=256), "RECV", buffer=256)
+    n = u.do(abisqe.Sqe(SqeOp.RECV, fd=conn, len=256), "RECV", buffer=256, wait=60.0)
     ok = n > 0 and u.do(abisqe.Sqe(SqeOp.SEND, fd=conn, len=n), "SEND (the echo)", data=u.last_buffer) == n
     u.do(abisqe.Sqe(SqeOp.CLOSE, fd=conn), "CLOSE")
     return ok

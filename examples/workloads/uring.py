@@ -25,11 +25,12 @@ class Uring:
         self.ring = Ring.setup(8)
         self.last_buffer = b""
 
-    def do(self, sqe: abisqe.Sqe, what: str, *, buffer: int = 0, data: bytes = b"") -> int:
+    def do(self, sqe: abisqe.Sqe, what: str, *, buffer: int = 0, data: bytes = b"", wait: float = 20.0) -> int:
+        """Submit ``sqe`` and wait up to ``wait`` seconds for its completion (-ETIMEDOUT if none comes)."""
         prepared = sqes.prepare(sqe, buffer=buffer or max(len(data), 1), data=data)
         self.ring.queue(prepared)
         self.ring.submit()
-        cqes = self.ring.wait(quiet=5.0, limit=20.0)
+        cqes = self.ring.wait(quiet=wait, limit=wait)
         res = cqes[0].res if cqes else -110
         for kept in prepared.keep:  # what RECV/READ wrote into their buffer
             if isinstance(kept, ctypes.Array) and res > 0:
