@@ -170,7 +170,7 @@ def test_render_is_aligned(probed: tuple[ProbeReport, KernelProfile]) -> None:
 def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_probe.run(argparse.Namespace(json=True)) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["schema"] == 2 and data["io_uring"] is True
+    assert data["schema"] == 1 and data["io_uring"] is True and data["profile"] == data["match"]["profile"]
     assert SqeOp.NOP.name in data["supported_ops"]
     assert ProfileMatch.from_json(data["match"]) == probe().match
 

@@ -28,7 +28,7 @@ EXIT_UNSUPPORTED = 5
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
-                        help='print the report as JSON ("schema": 2; the profile match is under "match")')
+                        help='print the report as JSON ("schema": 1; the profile match is under "match")')
 
 
 def run(args: argparse.Namespace) -> int:

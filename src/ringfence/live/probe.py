@@ -67,7 +67,8 @@ class ProbeReport:
         data["supported_ops"] = list(self.supported_ops)
         data["notes"] = list(self.notes)
         data["match"] = self.match.to_json()
-        return {"schema": 2, **data}
+        data["profile"] = self.match.profile.name  # the matched static profile; adjustments are under "match"
+        return {"schema": 1, **data}
 
     @property
     def profile(self) -> KernelProfile:
