@@ -1,0 +1,118 @@
+"""Booting each suite's newest 7.x kernel once and running the whole batch in it; or re-reading a recorded run.
+
+Per kernel, one boot runs ``python -m ringfence.harness.batch`` over: the scenario corpus, seeded random
+scenarios, the checker programs, the interpreter requests, and the harness's own VM scenarios and jobs. Results
+land in ``results/vm-<time>/<suite>/`` (``in.json``, ``out.json``, ``run.json``, ``findings.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conformance_data import (
+    CORPUS,
+    ROOT,
+    VM_TIMEOUT,
+    Sizes,
+    programs,
+    random_scenarios,
+    verdict_programs,
+    verdict_requests,
+)
+from harness_vm_data import harness_jobs, harness_scenarios
+
+#: Step timeout in the guest: TCG is slow, and exec scenarios restart Python.
+STEP_TIMEOUT = 60
+
+
+@dataclass(frozen=True)
+class KernelRun:
+    """One kernel's batch: what was sent and what came back (``out["sent"]`` is the input), and its cost."""
+
+    suite: str
+    release: str
+    directory: Path
+    out: dict[str, Any]
+    seconds: float | None   # boot + batch + shutdown, as seen from the host (None when re-read)
+    boot_seconds: float | None
+
+
+def batch_input(suite: str, sizes: Sizes) -> dict[str, Any]:
+    """Everything one boot runs. ``groups`` and each job's ``tag`` let the comparison slice the output."""
+    jobs: list[dict[str, Any]] = [{"kind": "register_outcomes", "tag": "checker", "opcode": "NOP",
+                                   "programs": [p.hex() for p in programs(sizes.programs)]}]
+    for i, prog in enumerate(verdict_programs(sizes.programs, sizes.verdict_programs)):
+        jobs.append({"kind": "verdicts", "tag": "verdict", "program": prog.hex(), "requests": verdict_requests(i)})
+    jobs += [{**job, "tag": "harness"} for job in harness_jobs()]
+    corpus: list[Any] = [str(p) for p in CORPUS]
+    randoms = list(random_scenarios(sizes.seed, sizes.random, classic_only=False))
+    harness = harness_scenarios()
+    return {"scenarios": corpus + randoms + harness, "jobs": jobs, "step_timeout": STEP_TIMEOUT,
+            "groups": {"corpus": len(corpus), "random": len(randoms), "harness": len(harness)},
+            "suite": suite, "sizes": sizes.to_json()}
+
+
+def boot_and_run(suite: str, kernel: Any, sizes: Sizes, results: Path) -> KernelRun:
+    """Boot ``kernel`` (a :class:`ringfence.vm.KernelImage`) once and run the batch; raises if no output came."""
+    from ringfence.vm.boot import run_in_vm
+
+    out_dir = results / suite
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "in.json").write_text(json.dumps(batch_input(suite, sizes), sort_keys=True))
+    python = str(ROOT / ".venv" / "bin" / "python")
+    if not Path(python).exists():
+        python = sys.executable
+    print(f"\nringfence conformance: booting {kernel.version} ({suite}) for {sizes.describe()}", file=sys.stderr,
+          flush=True)
+    result = run_in_vm([python, "-m", "ringfence.harness.batch", str(out_dir / "in.json"), str(out_dir / "out.json")],
+                       kernel=kernel, timeout=VM_TIMEOUT, rwdirs=[str(out_dir)], cwd=str(ROOT))
+    meta = {"suite": suite, "release": kernel.version, "debian_version": kernel.debian_version,
+            "seconds": round(result.duration, 1), "boot_seconds": round(result.boot_seconds, 1),
+            "exit_code": result.exit_code, "sizes": sizes.to_json()}
+    (out_dir / "run.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    if not (out_dir / "out.json").exists():
+        raise RuntimeError(f"the {suite} kernel {kernel.version} produced no results (exit {result.exit_code}):\n"
+                           f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return _read(suite, out_dir, result.duration, result.boot_seconds)
+
+
+def reread(directory: Path) -> dict[str, KernelRun]:
+    """An earlier run's results: ``DIR/<suite>/`` per kernel, or a single-kernel ``DIR`` (older layout)."""
+    if (directory / "out.json").exists():
+        out = json.loads((directory / "out.json").read_text())
+        suite = json.loads((directory / "in.json").read_text()).get("suite") or _suite_of(out.get("kernel", ""))
+        return {suite: _read(suite, directory, None, None)}
+    runs = {}
+    for sub in sorted(p for p in directory.iterdir() if (p / "out.json").exists()):
+        meta = json.loads((sub / "run.json").read_text()) if (sub / "run.json").exists() else {}
+        runs[sub.name] = _read(sub.name, sub, meta.get("seconds"), meta.get("boot_seconds"))
+    return runs
+
+
+def _suite_of(release: str) -> str:
+    from ringfence.vm import known_kernels
+
+    return next((c.suite for c in known_kernels() if c.release == release), "unknown")
+
+
+def _read(suite: str, directory: Path, seconds: float | None, boot: float | None) -> KernelRun:
+    out: dict[str, Any] = json.loads((directory / "out.json").read_text())
+    sent: dict[str, Any] = json.loads((directory / "in.json").read_text())
+    if "groups" not in sent:  # a run from before per-kernel batches: corpus paths, random dicts, checker, verdicts
+        corpus = sum(isinstance(s, str) for s in sent["scenarios"])
+        sent["groups"] = {"corpus": corpus, "random": len(sent["scenarios"]) - corpus, "harness": 0}
+        for i, job in enumerate(sent["jobs"]):
+            job["tag"] = "checker" if i == 0 else "verdict"
+    out["sent"] = sent
+    return KernelRun(suite, out.get("kernel", "?"), directory, out, seconds, boot)
+
+
+def new_results_dir() -> Path:
+    path = ROOT / "results" / time.strftime("vm-%Y%m%d-%H%M%S")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
