@@ -147,7 +147,7 @@ def test_7_kernel_reports_filters_and_payload_sizes(probed: tuple[ProbeReport, K
     assert report.pdu_sizes is not None
     assert {k: v for k, v in report.pdu_sizes.items() if v} == {op.name: n for op, n in profile.pdu_sizes.items()}
     assert report.source_cow is not None and report.source_cow == profile.source_cow
-    assert report.pdu_sizes["NOP"] == 0 and report.pdu_sizes["SOCKET"] == 12
+    assert report.pdu_sizes["NOP"] == 0 and report.pdu_sizes["SOCKET"] == profile.pdu_size(SqeOp.SOCKET) > 0
 
 
 @live
