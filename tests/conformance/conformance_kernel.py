@@ -43,6 +43,7 @@ class KernelComparison:
     release: str
     match: ProfileMatch
     seconds: float | None = None
+    notes: tuple[str, ...] = ()
     counts: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     findings: list[Finding] = field(default_factory=list)
@@ -82,7 +83,7 @@ class KernelComparison:
 
     def summary_lines(self) -> list[str]:
         kinds = sorted({k.rsplit(" ", 1)[0] for k in self.counts})
-        lines = [self.headline()]
+        lines = [self.headline()] + [f"  note: {n}" for n in self.notes]
         for kind in kinds:
             total, bad = self.counts[f"{kind} compared"], self.counts[f"{kind} disagreements"]
             lines.append(f"  {kind}: {total - bad} of {total} agree" + (f", {bad} differ" if bad else "")
@@ -182,11 +183,12 @@ def model_sqe(req: dict[str, Any]) -> Sqe:
                protocol=req.get("protocol", 0))
 
 
-def compare_kernel(suite: str, out: dict[str, Any], *, seconds: float | None = None) -> KernelComparison:
+def compare_kernel(suite: str, out: dict[str, Any], *, seconds: float | None = None,
+                   notes: tuple[str, ...] = ()) -> KernelComparison:
     """Compare one kernel's batch output (with the input it was sent under ``"sent"``) against the model."""
     sent = out["sent"]
     release = out["kernel"]
-    cmp = KernelComparison(suite, release, match_report(release, out["probe"]), seconds)
+    cmp = KernelComparison(suite, release, match_report(release, out["probe"]), seconds, notes)
     _probe_finding(cmp)
     _scenarios(cmp, sent, out)
     for sent_job, job in zip(sent["jobs"], out["jobs"], strict=True):

@@ -8,6 +8,7 @@ land in ``results/vm-<time>/<suite>/`` (``in.json``, ``out.json``, ``run.json``,
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ class KernelRun:
     out: dict[str, Any]
     seconds: float | None   # boot + batch + shutdown, as seen from the host (None when re-read)
     boot_seconds: float | None
+    boot_failures: tuple[str, ...] = ()  # a first boot that died (retried once, with kernel messages on)
 
 
 def batch_input(suite: str, sizes: Sizes) -> dict[str, Any]:
@@ -58,27 +60,62 @@ def batch_input(suite: str, sizes: Sizes) -> dict[str, Any]:
 
 
 def boot_and_run(suite: str, kernel: Any, sizes: Sizes, results: Path) -> KernelRun:
-    """Boot ``kernel`` (a :class:`ringfence.vm.KernelImage`) once and run the batch; raises if no output came."""
-    from ringfence.vm.boot import run_in_vm
+    """Boot ``kernel`` (a :class:`ringfence.vm.KernelImage`) once and run the batch; raises if no output came.
+
+    A guest that dies before the batch finishes (seen once under TCG on a loaded machine, not reproducible) is
+    booted once more, with kernel messages on; the first failure is kept in ``run.json`` and the summary. A
+    timeout or a second failure is final.
+    """
+    from ringfence.vm.errors import VmBootError, VmTimeoutError
 
     out_dir = results / suite
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "in.json").write_text(json.dumps(batch_input(suite, sizes), sort_keys=True))
-    python = str(ROOT / ".venv" / "bin" / "python")
-    if not Path(python).exists():
-        python = sys.executable
     print(f"\nringfence conformance: booting {kernel.version} ({suite}) for {sizes.describe()}", file=sys.stderr,
           flush=True)
-    result = run_in_vm([python, "-m", "ringfence.harness.batch", str(out_dir / "in.json"), str(out_dir / "out.json")],
-                       kernel=kernel, timeout=VM_TIMEOUT, rwdirs=[str(out_dir)], cwd=str(ROOT))
+    failures: list[str] = []
+    while True:
+        try:
+            result = _run_batch(kernel, out_dir, verbose=bool(failures))
+            break
+        except VmTimeoutError:
+            raise
+        except VmBootError as exc:
+            failures.append(" ".join(str(exc).split())[:500])
+            if len(failures) > 1:
+                raise
+            print(f"ringfence conformance: the {suite} guest died ({failures[0]}); booting it once more",
+                  file=sys.stderr, flush=True)
     meta = {"suite": suite, "release": kernel.version, "debian_version": kernel.debian_version,
             "seconds": round(result.duration, 1), "boot_seconds": round(result.boot_seconds, 1),
-            "exit_code": result.exit_code, "sizes": sizes.to_json()}
+            "exit_code": result.exit_code, "sizes": sizes.to_json(), "boot_failures": failures}
     (out_dir / "run.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     if not (out_dir / "out.json").exists():
         raise RuntimeError(f"the {suite} kernel {kernel.version} produced no results (exit {result.exit_code}):\n"
                            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return _read(suite, out_dir, result.duration, result.boot_seconds)
+    return _read(suite, out_dir, result.duration, result.boot_seconds, tuple(failures))
+
+
+def _run_batch(kernel: Any, out_dir: Path, *, verbose: bool) -> Any:
+    from ringfence.vm.boot import run_in_vm
+
+    python = str(ROOT / ".venv" / "bin" / "python")
+    if not Path(python).exists():
+        python = sys.executable
+    (out_dir / "out.json").unlink(missing_ok=True)
+    saved = os.environ.get("RINGFENCE_VM_VERBOSE")
+    if verbose:
+        os.environ["RINGFENCE_VM_VERBOSE"] = "1"  # kernel messages in the error, should it die again
+    try:
+        return run_in_vm([python, "-m", "ringfence.harness.batch", str(out_dir / "in.json"),
+                          str(out_dir / "out.json")], kernel=kernel, timeout=VM_TIMEOUT, rwdirs=[str(out_dir)],
+                         cwd=str(ROOT))
+    finally:
+        if verbose:
+            if saved is None:
+                os.environ.pop("RINGFENCE_VM_VERBOSE", None)
+            else:
+                os.environ["RINGFENCE_VM_VERBOSE"] = saved
 
 
 def reread(directory: Path) -> dict[str, KernelRun]:
@@ -90,7 +127,8 @@ def reread(directory: Path) -> dict[str, KernelRun]:
     runs = {}
     for sub in sorted(p for p in directory.iterdir() if (p / "out.json").exists()):
         meta = json.loads((sub / "run.json").read_text()) if (sub / "run.json").exists() else {}
-        runs[sub.name] = _read(sub.name, sub, meta.get("seconds"), meta.get("boot_seconds"))
+        runs[sub.name] = _read(sub.name, sub, meta.get("seconds"), meta.get("boot_seconds"),
+                               tuple(meta.get("boot_failures", ())))
     return runs
 
 
@@ -100,7 +138,8 @@ def _suite_of(release: str) -> str:
     return next((c.suite for c in known_kernels() if c.release == release), "unknown")
 
 
-def _read(suite: str, directory: Path, seconds: float | None, boot: float | None) -> KernelRun:
+def _read(suite: str, directory: Path, seconds: float | None, boot: float | None,
+          failures: tuple[str, ...] = ()) -> KernelRun:
     out: dict[str, Any] = json.loads((directory / "out.json").read_text())
     sent: dict[str, Any] = json.loads((directory / "in.json").read_text())
     if "groups" not in sent:  # a run from before per-kernel batches: corpus paths, random dicts, checker, verdicts
@@ -109,7 +148,7 @@ def _read(suite: str, directory: Path, seconds: float | None, boot: float | None
         for i, job in enumerate(sent["jobs"]):
             job["tag"] = "checker" if i == 0 else "verdict"
     out["sent"] = sent
-    return KernelRun(suite, out.get("kernel", "?"), directory, out, seconds, boot)
+    return KernelRun(suite, out.get("kernel", "?"), directory, out, seconds, boot, failures)
 
 
 def new_results_dir() -> Path:

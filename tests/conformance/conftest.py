@@ -91,7 +91,8 @@ class _Kernels:
             run = self.run(suite)
             if "error" in run.out:
                 pytest.fail(f"the batch failed in the {suite} kernel {run.release}: {run.out['error']}")
-            cmp = compare_kernel(suite, run.out, seconds=run.seconds)
+            notes = tuple(f"the first boot died and was retried: {f}" for f in run.boot_failures[:1])
+            cmp = compare_kernel(suite, run.out, seconds=run.seconds, notes=notes)
             (run.directory / "findings.md").write_text(findings_report(cmp))
             self.comparisons[suite] = cmp
             tally.KERNELS[suite] = cmp
