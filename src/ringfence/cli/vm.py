@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run = sub.add_parser("run", help="run CMD inside the VM; exits with CMD's exit code",
                          description="Boot the kernel under qemu (TCG) and run CMD as root inside it. CMD's "
                                      "stdout/stderr are streamed; diagnostics go to stderr.",
-                         epilog="example: ringfence vm run --timeout 300 -- /work/main/.venv/bin/python -m pytest -q",
+                         epilog="example: ringfence vm run --timeout 300 --kernel 7.3 -- .venv/bin/python -m pytest -q",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     _selector_arguments(run)
     run.add_argument("--timeout", type=float, default=1800.0, metavar="S", help="kill the VM after S seconds")
