@@ -1,12 +1,18 @@
-"""Counts of what the conformance suite compared, printed at the end of the run."""
+"""What the conformance suite compared, kept for the end-of-run summary."""
 
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
+#: Host-kernel counts (the VM kernels keep theirs in their comparison).
 COUNTS: Counter[str] = Counter()
-KERNELS: dict[str, str] = {}
+HOST: dict[str, str] = {}
 DISAGREEMENTS: list[str] = []
+#: suite -> KernelComparison, and suite -> its findings report
+KERNELS: dict[str, Any] = {}
+REPORTS: dict[str, Path] = {}
 
 
 def compared(kind: str, *, agreed: bool, detail: str = "") -> None:

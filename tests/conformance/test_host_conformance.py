@@ -9,7 +9,7 @@ from typing import Any
 import conformance_tally as tally
 import pytest
 from conformance_compare import check_against_model
-from conformance_data import CORPUS, HOST_RANDOM, random_scenarios
+from conformance_data import CORPUS, HOST_RANDOM, SEED, random_scenarios
 
 from ringfence.scenario import load, parse
 
@@ -35,7 +35,7 @@ def _live_record(scenario: Any) -> dict[str, Any]:
 def _host_kernel() -> None:
     if os.geteuid() != 0:
         pytest.skip("environment: the host conformance suite runs as root (it forks, drops privileges, unshares)")
-    tally.KERNELS["host"] = f"{os.uname().release} (profile {_backend().profile.name})"
+    tally.HOST["host"] = f"{os.uname().release} (profile {_backend().profile.name})"
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -52,7 +52,7 @@ def test_host_corpus_scenario(path: Any) -> None:
 
 @pytest.mark.parametrize("index", range(HOST_RANDOM))
 def test_host_random_classic_scenario(index: int) -> None:
-    scenario = parse(random_scenarios(HOST_RANDOM, classic_only=True)[index], path=f"<random classic {index}>")
+    scenario = parse(random_scenarios(SEED, HOST_RANDOM, classic_only=True)[index], path=f"<random classic {index}>")
     record = _live_record(scenario)
     problem = check_against_model(scenario, record, _backend().profile)
     tally.compared("host random classic scenarios", agreed=problem is None, detail=f"#{index}: {problem}")

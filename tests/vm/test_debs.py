@@ -85,11 +85,12 @@ def test_without_network_the_newest_cached_version_is_used(monkeypatch: pytest.M
         debs.ensure_packages(["liburing-dev", "linux-libc-dev"])  # nothing cached for the second
 
 
-def test_candidate_version_reads_apt_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    def fake_run(argv: list[str], **_: object) -> subprocess.CompletedProcess[str]:
-        assert argv[-3:] == ["show", "--no-all-versions", "liburing-dev"]
-        return subprocess.CompletedProcess(argv, 0, "Package: liburing-dev\nVersion: 2.15-1\nSize: 1\n", "")
-
-    monkeypatch.setattr(debs.subprocess, "run", fake_run)
-    monkeypatch.setattr(debs, "find_tool", lambda *_: "apt-cache")
-    assert debs.candidate_version(PrivateApt(Path("/nonexistent")), "liburing-dev") == "2.15-1"
+def test_candidate_version_is_sids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With sid and experimental in the lists, the version sid offers is taken (apt-cache madison's rows)."""
+    rows = ("liburing-dev |   2.16-1 | http://mirror.invalid/debian experimental/main amd64 Packages\n"
+            "liburing-dev |   2.15-1 | http://mirror.invalid/debian sid/main amd64 Packages\n")
+    apt = PrivateApt(Path("/nonexistent"))
+    monkeypatch.setattr(apt, "madison", lambda names: rows if names == ["liburing-dev"] else "")
+    assert debs.candidate_version(apt, "liburing-dev") == "2.15-1"
+    with pytest.raises(VmUnavailableError, match="not in the sid package lists"):
+        debs.candidate_version(apt, "nothing-dev")

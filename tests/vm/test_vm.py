@@ -16,8 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from ringfence.vm import KernelImage, VmResult, VmUnavailableError, ensure_kernel, inside_guest, run_in_vm
-from ringfence.vm.apt import compare_versions, newest_kernel, parse_deb822, parse_sources_list
+from ringfence.vm import (
+    KernelImage,
+    VmResult,
+    VmUnavailableError,
+    ensure_kernel,
+    inside_guest,
+    known_kernels,
+    run_in_vm,
+)
+from ringfence.vm.apt import PrivateApt, compare_versions, parse_deb822, parse_sources_list
+from ringfence.vm.catalog import Selector, choose
+from ringfence.vm.download import fetch, parse_print_uris, verified
 
 MIRROR = "http://mirror.example.org/debian"
 
@@ -107,18 +117,6 @@ def test_version_ordering_agrees_with_dpkg(older: str, newer: str) -> None:
     assert subprocess.run(["dpkg", "--compare-versions", older, "lt", newer], check=False).returncode == 0
 
 
-def test_newest_kernel_picks_highest_generic_7x() -> None:
-    names = [
-        "linux-image-7.2.13+deb14-amd64", "linux-image-7.2.9+deb14-amd64", "linux-image-7.10.1+deb14-cloud-amd64",
-        "linux-image-7.10.1+deb14-rt-amd64", "linux-image-7.11.0+deb14-amd64-dbg",
-        "linux-image-7.11.0+deb14-amd64-unsigned", "linux-image-8.0.1+deb14-amd64", "linux-image-6.18.2+deb14-amd64",
-        "linux-image-amd64", "linux-image-7.3.1+deb14-amd64",
-    ]
-    assert newest_kernel(names) == "7.3.1+deb14"
-    assert newest_kernel(["linux-image-6.1.0-18-amd64", "linux-image-6.1.0-9-amd64"], major="6") == "6.1.0-18"
-    assert newest_kernel(["linux-image-7.2.1+deb14-cloud-amd64"]) is None
-
-
 # --- real VM ----------------------------------------------------------------------------------
 
 GUEST_SCRIPT = textwrap.dedent("""\
@@ -206,6 +204,22 @@ def test_guest_is_root_with_cwd_env_fork_and_netns(vm_run: tuple[VmResult, Path]
 def test_file_written_in_rwdir_is_visible_on_host(vm_run: tuple[VmResult, Path]) -> None:
     result, shared = vm_run
     assert (shared / "from-guest.txt").read_text(encoding="utf-8") == result.kernel_version
+
+
+@pytest.mark.vm
+def test_real_download_is_checked_against_apt_hashes(vm_kernel: KernelImage, tmp_path: Path) -> None:
+    """The download path on the real mirror, with the small linux-base package (the kernels are usually cached)."""
+    apt = PrivateApt()
+    want = choose(known_kernels(), Selector(release=vm_kernel.version, suite=vm_kernel.suite))
+    assert want is not None and want.version == vm_kernel.debian_version
+    packages = [f"linux-base-{want.release}={want.version}"]
+    try:
+        files = parse_print_uris(apt.print_uris(packages, tmp_path))
+        assert [f.name.split("_")[0] for f in files] == [f"linux-base-{want.release}"]
+        fetch(apt.argv("apt-get"), packages, files, tmp_path, label=f"linux-base-{want.release}")
+    except VmUnavailableError as exc:
+        _unavailable(str(exc))
+    assert verified(tmp_path / files[0].name, files[0]) and files[0].size > 100_000
 
 
 @pytest.mark.vm

@@ -11,8 +11,10 @@ from ringfence.live.probe import probe, render
 NAME = "probe"
 SUMMARY = "measure this kernel's io_uring restriction and cBPF filter support"
 EPILOG = """Everything irreversible (no_new_privs, task restrictions, task filters) is tried in forked children;
-the calling process is never restricted. The report names the matching kernel profile, adjusted for anything
-measured differently (e.g. "7.2+source_cow=True" for a backport of source-side copy-on-write).
+the calling process is never restricted. The report names the kernel profile this kernel matches and says
+whether it matches exactly; every measured difference is listed as an adjustment (field, profile value,
+measured value), e.g. "source_cow: profile False, measured True" for a backport of source-side copy-on-write.
+A kernel newer than every profile is matched with the nearest older one, and the report says so.
 
 examples:
   ringfence probe
@@ -25,7 +27,8 @@ exit codes:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help='print the report as JSON ("schema": 1)')
+    parser.add_argument("--json", action="store_true",
+                        help='print the report as JSON ("schema": 1; the profile match is under "match")')
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,21 +2,21 @@
 
 Everything reversible (rings, ring filters, QUERY) is tried in-process on throwaway rings; everything
 irreversible (no_new_privs, task restrictions, task filters) only in forked children, so probing never leaves
-the caller restricted. The result names the matching :mod:`ringfence.abi.profiles` profile, adjusted for every
-probed difference (a backported source-side COW, say).
+the caller restricted. The report says which static :mod:`ringfence.abi.profiles` profile the kernel matches
+and lists every measured difference as an adjustment (a backported source-side COW, say); it never renames or
+rewrites a profile.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from dataclasses import asdict, dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ringfence.abi.layout import FilterRegistration, Restriction
 from ringfence.abi.opcodes import RegisterOp, RestrictionOp, SetupFlag, SqeOp, op_name
-from ringfence.abi.profiles import KernelProfile, profile_for_release
+from ringfence.abi.profiles import FeatureValue, KernelProfile, ProfileMatch
 from ringfence.errors import KernelError, errno_name, outcome_of
 from ringfence.live import _sys, sqes
 from ringfence.live.child import ChildError, run_in_child
@@ -59,15 +59,21 @@ class ProbeReport:
     no_new_privs: bool
     cap_sys_admin: bool
     uid: int
-    base_profile: str
-    profile: str
+    match: ProfileMatch
     notes: tuple[str, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         data["supported_ops"] = list(self.supported_ops)
         data["notes"] = list(self.notes)
+        data["match"] = self.match.to_json()
+        data["profile"] = self.match.profile.name  # the matched static profile; adjustments are under "match"
         return {"schema": 1, **data}
+
+    @property
+    def profile(self) -> KernelProfile:
+        """The profile that describes this kernel: the matched static one with the adjustments applied."""
+        return self.match.adjusted()
 
     @property
     def op_last(self) -> int | None:
@@ -189,51 +195,59 @@ def _in_child(fn: Any, notes: list[str]) -> Any:
         return None
 
 
-def _adjust(base: KernelProfile, *, op_last: int | None, register_last: int | None, split: bool | None,
-            bpf: bool | None, cow: bool | None, pdu: dict[str, int] | None, task_res: bool | None,
-            task_filt: bool | None) -> KernelProfile:
-    changes: dict[str, object] = {}
-    if op_last is not None and op_last != base.op_last:
-        changes["op_last"] = op_last
-    if register_last is not None and register_last != base.register_last:
-        changes["register_last"] = register_last
-    if split is not None and split != base.split_restrictions:
-        changes["split_restrictions"] = split
-    if bpf is not None and bpf != base.bpf_filters:
-        changes["bpf_filters"] = bpf
-    if cow is not None and cow != base.source_cow:
-        changes["source_cow"] = cow
-    if pdu is not None:
-        measured = {SqeOp[n]: v for n, v in pdu.items() if v and n in SqeOp.__members__}
-        if measured != dict(base.pdu_sizes):
-            changes["pdu_sizes"] = MappingProxyType(measured)
-    blind = set(base.blind_ops)
-    for present, op in ((task_res, RegisterOp.RESTRICTIONS), (task_filt, RegisterOp.BPF_FILTER)):
-        if present is True:
-            blind.add(op)
-        elif present is False:
-            blind.discard(op)
-    if blind != set(base.blind_ops):
-        changes["blind_ops"] = frozenset(blind)
-    return base.with_features(**changes) if changes else base
+def measured_features(*, op_last: int | None, register_last: int | None, classic_semantics: str | None,
+                      ring_filters: str | None, source_cow: bool | None, pdu_sizes: dict[str, int] | None,
+                      task_restrictions: str | None, task_filters: str | None,
+                      blind_base: frozenset[RegisterOp]) -> dict[str, FeatureValue | None]:
+    """Probe outcomes as profile field values (None: not measured, so no adjustment is derived from it).
+
+    ``blind_base`` is the profile's blind set: the probe tests only RESTRICTIONS and BPF_FILTER blind.
+    """
+    blind: frozenset[RegisterOp] | None = None
+    if task_restrictions is not None or task_filters is not None:
+        ops = set(blind_base)
+        for outcome, op in ((task_restrictions, RegisterOp.RESTRICTIONS), (task_filters, RegisterOp.BPF_FILTER)):
+            if outcome == "ok":
+                ops.add(op)
+            elif outcome is not None:
+                ops.discard(op)
+        blind = frozenset(ops)
+    pdu = None if pdu_sizes is None else {SqeOp[n]: v for n, v in pdu_sizes.items() if v and n in SqeOp.__members__}
+    return {"op_last": op_last, "register_last": register_last,
+            "split_restrictions": None if classic_semantics is None else classic_semantics == "split",
+            "bpf_filters": None if ring_filters is None else ring_filters == "ok", "source_cow": source_cow,
+            "pdu_sizes": pdu, "blind_ops": blind}
+
+
+def match_report(release: str, report_fields: dict[str, Any]) -> ProfileMatch:
+    """The profile match for a kernel, from the probe's measured fields."""
+    base = ProfileMatch.compare(release, {}).profile
+    q = report_fields.get("query") or {}
+    last_op = report_fields.get("probe_last_op")
+    op_last = q.get("nr_request_opcodes") if q else (None if last_op is None else last_op + 1)
+    return ProfileMatch.compare(release, measured_features(
+        op_last=op_last, register_last=q.get("nr_register_opcodes") if q else None,
+        classic_semantics=report_fields.get("classic_semantics"), ring_filters=report_fields.get("ring_filters"),
+        source_cow=report_fields.get("source_cow"), pdu_sizes=report_fields.get("pdu_sizes"),
+        task_restrictions=report_fields.get("task_restrictions"), task_filters=report_fields.get("task_filters"),
+        blind_base=base.blind_ops))
 
 
 def probe() -> ProbeReport:
     """Measure everything; the calling process stays unrestricted."""
     uname = os.uname()
     notes: list[str] = []
-    base = profile_for_release(uname.release)
     setup_error, features = probe_setup()
     common: dict[str, Any] = {
         "release": uname.release, "machine": uname.machine, "io_uring_disabled": _sysctl("io_uring_disabled"),
         "io_uring_group": _sysctl("io_uring_group"), "no_new_privs": _sys.no_new_privs(),
-        "cap_sys_admin": _sys.has_cap_sys_admin(), "uid": os.getuid(), "base_profile": base.name}
+        "cap_sys_admin": _sys.has_cap_sys_admin(), "uid": os.getuid()}
     if setup_error is not None:
         return ProbeReport(**common, io_uring=False, setup_error=setup_error, setup_features=None,
                            probe_last_op=None, supported_ops=(), query=None, query_error=None, ring_filters=None,
                            task_filters=None, task_restrictions=None, pdu_sizes=None, classic_semantics=None,
-                           classic_nop_outcome=None, source_cow=None, source_cow_outcome=None, profile=base.name,
-                           notes=("io_uring_setup failed",))
+                           classic_nop_outcome=None, source_cow=None, source_cow_outcome=None,
+                           match=ProfileMatch.compare(uname.release, {}), notes=("io_uring_setup failed",))
     last_op, supported = probe_opcodes()
     query, query_error = probe_query()
     op_last = query["nr_request_opcodes"] if query else (None if last_op is None else last_op + 1)
@@ -244,39 +258,26 @@ def probe() -> ProbeReport:
     task_restrictions = _in_child(_child_task_restrictions, notes)
     cow_outcome = _in_child(_child_source_cow, notes) if task_filters == "ok" else None
     cow = {"EACCES": False, "ok": True}.get(cow_outcome) if cow_outcome else None
-    prof = _adjust(base, op_last=op_last, register_last=query["nr_register_opcodes"] if query else None,
-                   split=None if semantics is None else semantics == "split", bpf=ring_filters == "ok", cow=cow,
-                   pdu=pdu, task_res=None if task_restrictions is None else task_restrictions == "ok",
-                   task_filt=None if task_filters is None else task_filters == "ok")
-    return ProbeReport(**common, io_uring=True, setup_error=None, setup_features=features, probe_last_op=last_op,
-                       supported_ops=supported, query=query, query_error=query_error, ring_filters=ring_filters,
-                       task_filters=task_filters, task_restrictions=task_restrictions, pdu_sizes=pdu,
-                       classic_semantics=semantics, classic_nop_outcome=nop_outcome, source_cow=cow,
-                       source_cow_outcome=cow_outcome, profile=prof.name, notes=tuple(notes))
+    measured: dict[str, Any] = dict(
+        setup_error=None, setup_features=features, probe_last_op=last_op, supported_ops=supported, query=query,
+        query_error=query_error, ring_filters=ring_filters, task_filters=task_filters,
+        task_restrictions=task_restrictions, pdu_sizes=pdu, classic_semantics=semantics,
+        classic_nop_outcome=nop_outcome, source_cow=cow, source_cow_outcome=cow_outcome)
+    return ProbeReport(**common, **measured, io_uring=True, match=match_report(uname.release, measured),
+                       notes=tuple(notes))
 
 
 _CACHE: dict[str, tuple[ProbeReport, KernelProfile]] = {}
 
 
 def probed_profile() -> tuple[ProbeReport, KernelProfile]:
-    """The probe report and the adjusted profile, measured once per process and kernel."""
+    """The probe report and the profile that describes this kernel (``report.match.adjusted()``), measured once
+    per process and kernel. ``report.match`` says whether that is a static profile exactly."""
     release = os.uname().release
     if release not in _CACHE:
         report = probe()
-        _CACHE[release] = (report, profile_from_report(report))
+        _CACHE[release] = (report, report.profile)
     return _CACHE[release]
-
-
-def profile_from_report(report: ProbeReport) -> KernelProfile:
-    """Rebuild the adjusted :class:`KernelProfile` a report names."""
-    base = profile_for_release(report.release)
-    q = report.query
-    return _adjust(base, op_last=report.op_last, register_last=q["nr_register_opcodes"] if q else None,
-                   split=None if report.classic_semantics is None else report.classic_semantics == "split",
-                   bpf=None if report.ring_filters is None else report.ring_filters == "ok",
-                   cow=report.source_cow, pdu=report.pdu_sizes,
-                   task_res=None if report.task_restrictions is None else report.task_restrictions == "ok",
-                   task_filt=None if report.task_filters is None else report.task_filters == "ok")
 
 
 def render(report: ProbeReport) -> str:
@@ -312,8 +313,9 @@ def render(report: ProbeReport) -> str:
         ("no_new_privs", show(report.no_new_privs)),
         ("CAP_SYS_ADMIN", show(report.cap_sys_admin)),
         ("uid", str(report.uid)),
-        ("profile", report.profile),
+        ("profile", report.match.render()),
     ]
+    rows += [("adjustment", a.render()) for a in report.match.adjustments]
     width = max(len(k) for k, _ in rows) + 1
     lines = [f"{k + ':':<{width}} {v}" for k, v in rows]
     lines += [f"{'note:':<{width}} {n}" for n in report.notes]

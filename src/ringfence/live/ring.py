@@ -39,7 +39,8 @@ _CQE = struct.Struct("=QiI")
 #: Seconds without a new CQE after which a wait gives up (some requests legitimately never complete).
 QUIET_TIMEOUT = 0.5
 #: Shorter quiet time once only CQE_SKIP_SUCCESS requests are still outstanding (successes post nothing).
-SKIP_QUIET_TIMEOUT = 0.05
+#: ``RINGFENCE_SKIP_QUIET`` (seconds) overrides it where completions are slow, as in an emulated VM.
+SKIP_QUIET_TIMEOUT = float(os.environ.get("RINGFENCE_SKIP_QUIET", "0.05"))
 #: Upper bound for one wait, whatever happens.
 WAIT_LIMIT = 5.0
 

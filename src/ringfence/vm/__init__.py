@@ -1,10 +1,11 @@
-"""Run commands inside Debian's newest 7.x kernel under qemu (virtme-ng), from any newer or older host.
+"""Run commands inside Debian's 7.x kernels under qemu (virtme-ng), from any newer or older host.
 
-``ensure_kernel()`` fetches and installs the kernel once (cached); ``run_in_vm()`` boots it and runs
-one command with the host filesystem visible. See docs/vm.md.
+``ensure_kernel(kernel, suite=...)`` fetches and installs a kernel once (cached); ``run_in_vm()`` boots it
+and runs one command with the host filesystem visible. See docs/vm.md.
 """
 
 from ringfence.vm.boot import VmResult, inside_guest, run_in_vm
+from ringfence.vm.catalog import SUITES, Candidate, SelectorError
 from ringfence.vm.errors import (
     KernelNotFoundError,
     ToolMissingError,
@@ -13,9 +14,10 @@ from ringfence.vm.errors import (
     VmTimeoutError,
     VmUnavailableError,
 )
-from ringfence.vm.fetch import KernelImage, cached_kernels, ensure_kernel
+from ringfence.vm.fetch import KernelImage, available_per_suite, cached_kernels, ensure_kernel, known_kernels
 
 __all__ = [
-    "KernelImage", "KernelNotFoundError", "ToolMissingError", "VmBootError", "VmError", "VmResult", "VmTimeoutError",
-    "VmUnavailableError", "cached_kernels", "ensure_kernel", "inside_guest", "run_in_vm",
+    "SUITES", "Candidate", "KernelImage", "KernelNotFoundError", "SelectorError", "ToolMissingError", "VmBootError",
+    "VmError", "VmResult", "VmTimeoutError", "VmUnavailableError", "available_per_suite", "cached_kernels",
+    "ensure_kernel", "inside_guest", "known_kernels", "run_in_vm",
 ]

@@ -1,12 +1,11 @@
-"""A private apt configuration pointed at the machine's own Debian mirror, suite ``sid``.
+"""A private apt configuration pointed at the machine's own Debian mirror, suites ``sid`` and ``experimental``.
 
 The system's apt state is never touched: sources, lists and the package cache all live under
-``<cache>/apt``. The mirror is whatever this machine already uses, so no host name is hard-coded.
+``<cache>/debian``. The mirror is whatever this machine already uses, so no host name is hard-coded.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import subprocess
@@ -28,8 +27,6 @@ _CODENAMES = frozenset((
 ))
 # Third parties use these too (a browser's ".../deb/ stable main"), so they count only on a Debian-looking URI.
 _ALIASES = frozenset(("stable", "testing", "unstable", "oldstable", "oldoldstable", "experimental"))
-# Generic amd64 flavour only: "-cloud-", "-rt-", "-dbg" and "-unsigned" names do not match.
-_IMAGE_RE = re.compile(r"^linux-image-(?P<ver>\d[0-9A-Za-z.+~]*(?:-\d+)?)-amd64$")
 
 
 # --- mirror detection -------------------------------------------------------------------------
@@ -163,39 +160,44 @@ def compare_versions(a: str, b: str) -> int:
     return _verrevcmp(ua, ub) or _verrevcmp(ra, rb)
 
 
-def newest_kernel(package_names: Iterable[str], major: str = "7") -> str | None:
-    """Highest generic-flavour ``linux-image-<VER>-amd64`` version whose VER starts ``<major>.``."""
-    versions = [m.group("ver") for name in package_names if (m := _IMAGE_RE.match(name.strip()))]
-    versions = [v for v in versions if v.startswith(major + ".")]
-    return max(versions, key=functools.cmp_to_key(compare_versions)) if versions else None
-
-
 # --- the private apt ----------------------------------------------------------------------------
 
 
 class PrivateApt:
-    """apt-get/apt-cache run against ``<cache>/apt`` only, with the sid suite of the local mirror."""
+    """apt-get/apt-cache confined to ``<cache>/debian``: the local mirror's sid and experimental suites.
 
-    def __init__(self, root: Path | None = None) -> None:
-        self.root = root or cache_root() / "apt"
+    (``<cache>/apt`` held an older sid-only configuration; it is left alone, so older checkouts sharing
+    the cache keep working.)
+    """
+
+    def __init__(self, root: Path | None = None, suites: Sequence[str] = ("sid", "experimental")) -> None:
+        self.root = root or cache_root() / "debian"
+        self.suites = tuple(suites)
         self.lists = self.root / "lists"
-        self.stamp = self.root / "updated"  # mtime: last successful update; text: newest 7.x then
+        self.sources = self.root / "sources.list"
+        self.stamp = self.root / "updated"  # mtime: last successful update
 
     def options(self) -> list[str]:
         """The ``-o`` options that confine apt to the private directory."""
         opts = {
-            "Dir::Etc::SourceList": str(self.root / "sid.list"),
+            "Dir::Etc::SourceList": str(self.sources),
             "Dir::Etc::SourceParts": "/dev/null",
+            "Dir::Etc::Preferences": "/dev/null",
+            "Dir::Etc::PreferencesParts": "/dev/null",
             "Dir::State::Lists": str(self.lists),
+            "Dir::State::status": "/dev/null",
             "Dir::Cache": str(self.root / "cache"),
             "APT::Architecture": "amd64",
             "APT::Sandbox::User": "root",  # the _apt user cannot write into a home directory
         }
         return [arg for k, v in opts.items() for arg in ("-o", f"{k}={v}")]
 
+    def argv(self, tool: str) -> list[str]:
+        """``tool`` with the private options, ready for more arguments."""
+        return [find_tool(tool, "apt is needed to fetch the kernel (Debian/Ubuntu host)"), *self.options()]
+
     def _run(self, tool: str, args: Sequence[str], cwd: Path | None = None) -> str:
-        argv = [find_tool(tool, "apt is needed to fetch the kernel (Debian/Ubuntu host)"), *self.options(), *args]
-        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+        proc = subprocess.run([*self.argv(tool), *args], cwd=cwd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             command = " ".join([tool, *args])
             raise VmUnavailableError(f"{command} failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
@@ -208,36 +210,48 @@ class PrivateApt:
         except OSError:
             return float("inf")
 
-    def remembered(self) -> str:
-        """The newest 7.x version found in the lists at their last update ("" if unknown)."""
-        try:
-            return self.stamp.read_text(encoding="utf-8").strip()
-        except OSError:
-            return ""
-
-    def remember(self, version: str) -> None:
-        """Record ``version`` as the lists' newest 7.x, keeping the stamp's update time."""
-        st = self.stamp.stat()
-        self.stamp.write_text(version + "\n", encoding="utf-8")
-        os.utime(self.stamp, ns=(st.st_atime_ns, st.st_mtime_ns))
+    def sources_text(self, mirror: str) -> str:
+        return "".join(f"deb [signed-by={KEYRING}] {mirror} {suite} main\n" for suite in self.suites)
 
     def update(self) -> None:
-        """Write the sources list and download the sid package lists (network)."""
+        """Write the sources list and download the package lists of every suite (network)."""
         for d in (self.lists / "partial", self.root / "cache" / "archives" / "partial"):
             d.mkdir(parents=True, exist_ok=True)
-        line = f"deb [signed-by={KEYRING}] {find_mirror()} sid main\n"
-        (self.root / "sid.list").write_text(line, encoding="utf-8")
-        # apt-get update exits 0 on fetch errors unless told otherwise; then check for a list as well
+        self.sources.write_text(self.sources_text(find_mirror()), encoding="utf-8")
+        # apt-get update exits 0 on fetch errors unless told otherwise; then check for the lists as well
         self._run("apt-get", ["-q", "-o", "APT::Update::Error-Mode=any", "update"])
-        if not any(self.lists.glob("*_Packages*")):
-            raise VmUnavailableError(f"apt-get update fetched no package list into {self.lists}")
+        missing = [s for s in self.suites if not any(self.lists.glob(f"*_dists_{s}_*Packages*"))]
+        if missing:
+            raise VmUnavailableError(f"apt-get update fetched no package list for {', '.join(missing)}")
         self.stamp.write_text("", encoding="utf-8")
 
     def package_names(self, prefix: str) -> list[str]:
         """Names known to the private lists that start with ``prefix`` (local, no network)."""
         return self._run("apt-cache", ["pkgnames", prefix]).split()
 
+    def madison(self, packages: Sequence[str]) -> str:
+        """``apt-cache madison`` for ``packages``: every version and the suite it is in (local)."""
+        return self._run("apt-cache", ["madison", *packages]) if packages else ""
+
+    def print_uris(self, packages: Sequence[str], cwd: Path) -> str:
+        """What ``apt-get download`` would fetch, with sizes and hashes (local, no network)."""
+        return self._run("apt-get", ["-q", "--print-uris", "download", *packages], cwd=cwd)
+
     def download(self, packages: Sequence[str], dest: Path) -> None:
-        """``apt-get download`` the packages' .deb files into ``dest`` (network)."""
+        """``apt-get download`` of ``name=version`` specs into ``dest``, each file checked against the size and
+        SHA256 the lists give (network)."""
+        from ringfence.vm.download import fetch, parse_print_uris
+
         dest.mkdir(parents=True, exist_ok=True)
-        self._run("apt-get", ["-q", "download", *packages], cwd=dest)
+        files = parse_print_uris(self.print_uris(packages, dest))
+        if not files:
+            raise VmUnavailableError(f"apt offers no files for {', '.join(packages)}")
+        fetch(self.argv("apt-get"), packages, files, dest, label=", ".join(packages))
+
+    def suite_version(self, name: str, suite: str) -> str | None:
+        """The version of ``name`` that ``suite`` offers, from the local lists; None if it has none."""
+        for line in self.madison([name]).splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if len(parts) >= 3 and parts[0] == name and parts[2].split()[-3].split("/")[0] == suite:
+                return parts[1]
+        return None

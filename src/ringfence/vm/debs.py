@@ -79,14 +79,10 @@ def _lock() -> Iterator[None]:
 
 
 def candidate_version(apt: PrivateApt, name: str) -> str:
-    """The version of ``name`` the private sid lists offer (local, no network)."""
-    argv = [find_tool("apt-cache", "apt is needed to fetch Debian packages"), *apt.options(),
-            "show", "--no-all-versions", name]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    version = next((line.split(":", 1)[1].strip() for line in proc.stdout.splitlines()
-                    if line.startswith("Version:")), "")
-    if proc.returncode != 0 or not version:
-        raise VmUnavailableError(f"{name} is not in the sid package lists: {proc.stderr.strip()}")
+    """The version of ``name`` that sid offers in the private lists (local, no network)."""
+    version = apt.suite_version(name, "sid")
+    if not version:
+        raise VmUnavailableError(f"{name} is not in the sid package lists")
     return version
 
 

@@ -8,9 +8,9 @@ from ringfence.errors import RingfenceError
 
 
 class VmError(RingfenceError):
-    """Base of every VM failure: the VM could not boot or run the command (exit code 4)."""
+    """Base of every VM failure: the VM could not boot or run the command (exit code 6, the environment failed)."""
 
-    exit_code: ClassVar[int] = 4
+    exit_code: ClassVar[int] = 6
 
 
 class VmBootError(VmError):

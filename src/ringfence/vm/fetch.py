@@ -1,13 +1,14 @@
-"""Fetch Debian's newest 7.x kernel and install its modules where virtme-ng looks for them.
+"""Fetch Debian 7.x kernels by suite, series or release, and install their modules where virtme-ng looks.
 
 Layout under the cache root (``$RINGFENCE_CACHE``, default ``~/.cache/ringfence``)::
 
-    apt/                private apt config, lists, .deb cache; apt/updated stamps the last update
-    debs/<VER>/         the downloaded linux-binary and linux-modules packages
-    kernels/<VER>/      the packages extracted with ``dpkg -x``
+    debian/             private apt config (sources.list), lists, .deb cache; debian/updated stamps the last
+                        update, debian/kernels.json is the catalog (release, suite, Debian version) read then
+    debs/<REL>/         the downloaded linux-binary, linux-modules and linux-base packages
+    kernels/<REL>/      the packages extracted with ``dpkg -x``, plus origin.json (suite, Debian version)
 
-and ``/lib/modules/<VER>`` (a hard-linked copy of the extracted modules, plus ``depmod``).
-Everything is idempotent: with the kernel present, a call does no network access.
+and ``/lib/modules/<REL>`` (a hard-linked copy of the extracted modules, plus ``depmod``).
+Everything is idempotent: with the kernel present and the lists fresh, a call does no network access.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -23,49 +25,83 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ringfence.vm.apt import LISTS_MAX_AGE, PrivateApt, compare_versions, newest_kernel
+from ringfence.vm import catalog
+from ringfence.vm.apt import LISTS_MAX_AGE, PrivateApt, compare_versions
+from ringfence.vm.catalog import Candidate, Selector, parse_selector
+from ringfence.vm.download import fetch, parse_print_uris
 from ringfence.vm.errors import KernelNotFoundError, VmError, VmUnavailableError
 from ringfence.vm.tools import cache_root, find_tool
 
 MODULES_ROOT = Path("/lib/modules")
+ORIGIN = "origin.json"
 
 
 @dataclass(frozen=True)
 class KernelImage:
-    """A bootable kernel: its release string, its image, and its installed module tree."""
+    """A bootable kernel: its release string, its image, its module tree, and where it came from."""
 
     version: str
     vmlinuz: Path
     modules_dir: Path
+    suite: str | None = None           # the Debian suite it was fetched from (None: not recorded)
+    debian_version: str | None = None  # the packages' Debian version, e.g. 7.3~rc7-1~exp1
 
 
 def _log(message: str) -> None:
     print(f"ringfence.vm: {message}", file=sys.stderr, flush=True)
 
 
-def _extracted(version: str) -> Path:
-    return cache_root() / "kernels" / version
+def _extracted(release: str) -> Path:
+    return cache_root() / "kernels" / release
 
 
-def _image_for(version: str) -> KernelImage | None:
-    """The kernel if it is fully extracted and installed (modules + depmod), else None."""
-    moddir = MODULES_ROOT / version
-    vmlinuz = moddir / "vmlinuz"
-    if vmlinuz.is_file() and (moddir / "modules.dep").is_file() and _extracted(version).is_dir():
-        return KernelImage(version, vmlinuz, moddir)
+def _catalog_path() -> Path:
+    return cache_root() / "debian" / "kernels.json"
+
+
+def _origin(release: str) -> tuple[str | None, str | None]:
+    try:
+        data = json.loads((_extracted(release) / ORIGIN).read_text(encoding="utf-8"))
+        return data.get("suite"), data.get("version")
+    except (OSError, ValueError, AttributeError):
+        return None, _version_from_debs(release)
+
+
+def _version_from_debs(release: str) -> str | None:
+    """The Debian version in a downloaded package's file name (kernels fetched before origin.json)."""
+    debs = cache_root() / "debs" / release
+    for deb in sorted(debs.glob(f"linux-binary-{release}_*.deb")) if debs.is_dir() else []:
+        return deb.name.split("_")[1].replace("%3a", ":")
     return None
+
+
+def _image_for(release: str) -> KernelImage | None:
+    """The kernel if it is fully extracted and installed (modules + depmod), else None."""
+    moddir = MODULES_ROOT / release
+    vmlinuz = moddir / "vmlinuz"
+    if vmlinuz.is_file() and (moddir / "modules.dep").is_file() and _extracted(release).is_dir():
+        suite, version = _origin(release)
+        return KernelImage(release, vmlinuz, moddir, suite, version)
+    return None
+
+
+def _order(a: KernelImage, b: KernelImage) -> int:
+    if a.debian_version and b.debian_version:
+        return compare_versions(a.debian_version, b.debian_version)
+    return compare_versions(a.version, b.version)
 
 
 def cached_kernels() -> list[KernelImage]:
     """Kernels already extracted and installed, oldest first."""
     root = cache_root() / "kernels"
-    names = [p.name for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+    names = [p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")] if root.is_dir() else []
     images = [img for n in names if (img := _image_for(n)) is not None]
+    return sorted(images, key=functools.cmp_to_key(_order))
 
-    def order(a: KernelImage, b: KernelImage) -> int:
-        return compare_versions(a.version, b.version)
 
-    return sorted(images, key=functools.cmp_to_key(order))
+def known_kernels() -> list[Candidate]:
+    """The catalog from the last list update (empty if never updated); local, no network."""
+    return catalog.load(_catalog_path())
 
 
 @contextlib.contextmanager
@@ -84,32 +120,53 @@ def _run(argv: list[str]) -> None:
         raise VmError(f"{' '.join(argv)} failed (exit {proc.returncode}): {proc.stderr.strip()}")
 
 
-def _download_and_extract(apt: PrivateApt, version: str) -> Path:
-    """Download linux-binary + linux-modules for ``version`` and ``dpkg -x`` them (atomically)."""
-    dest = _extracted(version)
+def update_catalog(apt: PrivateApt | None = None) -> list[Candidate]:
+    """Refresh the package lists of every suite and rebuild the catalog (network)."""
+    apt = apt or PrivateApt()
+    _log(f"updating the private package lists ({', '.join(apt.suites)})")
+    apt.update()
+    rows = catalog.parse_madison(apt.madison(catalog.image_names(apt.package_names("linux-image-"))))
+    catalog.save(_catalog_path(), rows)
+    return rows
+
+
+def _packages(apt: PrivateApt, want: Candidate) -> list[str]:
+    """``name=version`` of the packages that make up one kernel (image, modules, and the small base)."""
+    known = set(apt.package_names(f"linux-binary-{want.release}")) | set(
+        apt.package_names(f"linux-modules-{want.release}")) | set(apt.package_names(f"linux-base-{want.release}"))
+    names = [f"linux-binary-{want.release}", f"linux-modules-{want.release}"]
+    if not set(names) <= known:
+        names = [f"linux-image-{want.release}"]  # older layout: one package holds image and modules
+    if f"linux-base-{want.release}" in known:
+        names.append(f"linux-base-{want.release}")  # holds modules.builtin and the kernel config
+    return [f"{n}={want.version}" for n in names]
+
+
+def _download_and_extract(apt: PrivateApt, want: Candidate) -> Path:
+    """Download the kernel's packages (checked against apt's SHA256) and ``dpkg -x`` them, atomically."""
+    dest = _extracted(want.release)
     if dest.is_dir():
         return dest
-    wanted = [f"linux-binary-{version}", f"linux-modules-{version}"]
-    if not all(w in apt.package_names(w) for w in wanted):
-        wanted = [f"linux-image-{version}"]  # older layout: one package holds image and modules
-        if wanted[0] not in apt.package_names(wanted[0]):
-            raise KernelNotFoundError(f"linux-image-{version} is neither cached nor in sid")
-    if (base := f"linux-base-{version}") in apt.package_names(base):
-        wanted.append(base)  # small; holds modules.builtin and the kernel config
-    debs = cache_root() / "debs" / version
-    have = {p.name.split("_")[0] for p in debs.glob("*.deb")} if debs.is_dir() else set()
-    if missing := [w for w in wanted if w not in have]:
-        _log(f"downloading {', '.join(missing)}")
-        apt.download(missing, debs)
+    debs = cache_root() / "debs" / want.release
+    debs.mkdir(parents=True, exist_ok=True)
+    packages = _packages(apt, want)
+    files = parse_print_uris(apt.print_uris(packages, debs))
+    if not files:
+        raise KernelNotFoundError(f"apt offers no files for {', '.join(packages)}")
+    fetch(apt.argv("apt-get"), packages, files, debs, label=f"{want.release} from {want.suite}")
     dpkg = find_tool("dpkg", "dpkg is needed to unpack the kernel packages")
-    tmp = dest.with_name(f".{version}.tmp{os.getpid()}")
+    tmp = dest.with_name(f".{want.release}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for deb in sorted(debs.glob("*.deb")):
-        if deb.name.split("_")[0] in wanted:
-            _run([dpkg, "-x", str(deb), str(tmp)])
+    for f in files:
+        _run([dpkg, "-x", str(debs / f.name), str(tmp)])
+    _write_origin(tmp, want)
     tmp.rename(dest)
     return dest
+
+
+def _write_origin(tree: Path, want: Candidate) -> None:
+    (tree / ORIGIN).write_text(json.dumps(want.to_json()) + "\n", encoding="utf-8")
 
 
 def _install_modules(version: str, tree: Path) -> None:
@@ -142,48 +199,81 @@ def _install_modules(version: str, tree: Path) -> None:
         _run([find_tool("depmod"), version])
 
 
-def _install(apt: PrivateApt, version: str) -> KernelImage:
-    _install_modules(version, _download_and_extract(apt, version))
-    image = _image_for(version)
+def _install(apt: PrivateApt, want: Candidate) -> KernelImage:
+    tree = _download_and_extract(apt, want)
+    if not (tree / ORIGIN).is_file():
+        _write_origin(tree, want)  # fetched before origins were recorded
+    _install_modules(want.release, tree)
+    image = _image_for(want.release)
     if image is None:
-        raise VmError(f"kernel {version} was installed but is incomplete under {MODULES_ROOT / version}")
+        raise VmError(f"kernel {want.release} was installed but is incomplete under {MODULES_ROOT / want.release}")
     return image
 
 
-def ensure_kernel(version: str | None = None, *, refresh: bool = False) -> KernelImage:
+def _installed(selector: Selector) -> list[KernelImage]:
+    return [i for i in cached_kernels() if selector.matches(i.version, i.suite)]
+
+
+def _ready(want: Candidate) -> KernelImage | None:
+    """The installed image of ``want``, recording its origin if an older fetch did not."""
+    image = _image_for(want.release)
+    if image is not None and image.suite is None:
+        _write_origin(_extracted(want.release), want)
+        image = _image_for(want.release)
+    return image
+
+
+def ensure_kernel(kernel: str | None = None, *, suite: str | None = None, refresh: bool = False) -> KernelImage:
     """Return a bootable kernel, fetching it first if needed.
 
-    ``version`` (or ``$RINGFENCE_VM_KERNEL``) pins a release such as ``7.2.13+deb14-amd64``
-    (the ``-amd64`` may be left off); otherwise the newest generic 7.x in sid is used. Package lists are
-    refreshed when older than 12 hours or when ``refresh`` is true.
+    ``kernel`` (or ``$RINGFENCE_VM_KERNEL``) is a series (``7.3``: its newest release in any suite) or an
+    exact release (``7.2.13+deb14-amd64``; ``-amd64`` may be left off); ``suite`` (or ``$RINGFENCE_VM_SUITE``)
+    limits the choice to ``sid`` or ``experimental``. Neither: the newest 7.x of sid. The lists are refreshed
+    when older than 12 hours or when ``refresh`` is true; if that fails, the newest installed kernel that fits
+    is used.
     """
-    version = version or os.environ.get("RINGFENCE_VM_KERNEL") or None
-    if version and not version.endswith("-amd64"):
-        version += "-amd64"  # the release (uname -r) names packages, cache and module directories
+    selector = parse_selector(kernel or os.environ.get("RINGFENCE_VM_KERNEL") or None,
+                              suite or os.environ.get("RINGFENCE_VM_SUITE") or None)
     apt = PrivateApt()
-    stale = refresh or apt.lists_age() > LISTS_MAX_AGE
-    if version and not refresh and (image := _image_for(version)):
-        return image
-    if not version and not stale and (last := apt.remembered()) and (image := _image_for(last)):
+    if selector.release and not selector.suite and not refresh and (image := _image_for(selector.release)):
+        return image  # an exact release that is installed: no lists needed
+    stale = refresh or apt.lists_age() > LISTS_MAX_AGE or not _catalog_path().is_file()
+    if not stale and (want := catalog.choose(known_kernels(), selector)) and (image := _ready(want)):
         return image
     with _lock():
-        if version and _extracted(version).is_dir():
-            return _install(apt, version)  # already downloaded: only the module install is missing
-        if stale or not apt.lists.is_dir():
-            _log("updating the private sid package lists")
+        rows = known_kernels()
+        if stale:
             try:
-                apt.update()
+                rows = update_catalog(apt)
             except VmUnavailableError as exc:
-                cached = [] if version else cached_kernels()
-                if not cached:
+                if fallback := _installed(selector):
+                    _log(f"warning: the list update failed, using the installed {fallback[-1].version}: {exc}")
+                    return fallback[-1]
+                raise
+        want = catalog.choose(rows, selector)
+        if want is None:
+            if selector.release and _extracted(selector.release).is_dir():
+                suite_seen, version = _origin(selector.release)
+                return _install(apt, Candidate(selector.release, suite_seen or "unknown", version or "unknown"))
+            offered = ", ".join(f"{c.release} ({c.suite})" for c in rows) or "none"
+            raise KernelNotFoundError(f"no Debian kernel fits {selector.describe()}; the lists offer: {offered}")
+        return _ready(want) or _install(apt, want)
+
+
+def available_per_suite(*, refresh: bool = False) -> dict[str, KernelImage]:
+    """Each suite's newest 7.x kernel, fetched if needed: the set the conformance suite boots.
+
+    If the lists cannot be refreshed, an older catalog is used (with a warning); with none, this raises.
+    """
+    if refresh or PrivateApt().lists_age() > LISTS_MAX_AGE or not _catalog_path().is_file():
+        with _lock():
+            try:
+                update_catalog()
+            except VmUnavailableError as exc:
+                if not known_kernels():
                     raise
-                fallback = cached[-1]
-                _log(f"warning: update failed, using cached kernel {fallback.version}: {exc}")
-                return fallback
-        if not version:
-            newest = newest_kernel(apt.package_names("linux-image-7."))
-            if newest is None:
-                raise KernelNotFoundError("the sid package lists hold no generic linux-image-7.*-amd64")
-            version = newest + "-amd64"
-            apt.remember(version)
-        return _install(apt, version)
+                _log(f"warning: the list update failed, using the catalog of the last update: {exc}")
+    newest = catalog.newest_per_suite(known_kernels())
+    if not newest:
+        raise KernelNotFoundError("the package lists offer no generic 7.x kernel in any suite")
+    return {s: ensure_kernel(c.release, suite=s) for s, c in newest.items()}
