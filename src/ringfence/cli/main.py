@@ -19,7 +19,7 @@ from ringfence.errors import RingfenceError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS: Final = (
-    "asm", "disasm", "check", "emu", "compile", "verify", "run", "scenario", "probe", "vm",
+    "asm", "disasm", "check", "emu", "compile", "verify", "run", "scenario", "probe", "vm", "import_seccomp",
 )
 
 def _load(name: str) -> ModuleType:
@@ -32,7 +32,8 @@ def _chosen(argv: Sequence[str]) -> str | None:
         if arg == "--":
             return None
         if not arg.startswith("-"):
-            return arg if arg in SUBCOMMANDS else None
+            module = arg.replace("-", "_")  # `import-seccomp` lives in import_seccomp.py
+            return module if module in SUBCOMMANDS else None
     return None
 
 

@@ -29,13 +29,12 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, Final
 
-from ringfence import __version__
 from ringfence.abi.opcodes import SqeOp
 from ringfence.abi.opinfo import BY_SYSCALL, OPINFO
 from ringfence.abi.seccomp import IO_URING_SYSCALLS
 from ringfence.policy import build
 from ringfence.policy.ast import Masked, NoneOf, OneOf, Policy, Range, Test
-from ringfence.policy.fields import FIELDS
+from ringfence.policy.fields import FIELDS, Kind
 from ringfence.policy.seccomp_args import ARG_FIELDS, Box, as_blocks, cover, may_both_hold
 from ringfence.policy.seccomp_profile import Act, Action, Comparison, Op, Resolved, Rule
 
@@ -220,11 +219,13 @@ def _decide(resolved: Resolved, op: SqeOp, work: _Work) -> Decision:
                     allows.setdefault(conj, []).append(rule)
         allow_sets.append(None if default_through or () in allows else allows)
     if () in deny:
-        return Decision(op, syscalls, "denied", (), (((), tuple(deny[()])),), "a rule denies it unconditionally")
+        return Decision(op, syscalls, "denied", (), (((), tuple(deny[()])),),
+                        f"denied by {_reason(resolved, deny[()])}")
     allow = _product(allow_sets)
     if allow is not None and not allow:
-        return Decision(op, syscalls, "denied", (), (), f"the default action ({resolved.default}) for "
-                        f"{', '.join(s for s, a in zip(syscalls, allow_sets, strict=True) if a is not None and not a)}")
+        missing = [s for s, a in zip(syscalls, allow_sets, strict=True) if a is not None and not a]
+        return Decision(op, syscalls, "denied", (), (), f"{', '.join(missing)} not let through (defaultAction "
+                        f"{resolved.default})")
     allow_rules = () if allow is None else tuple((c, tuple(r)) for c, r in allow.items())
     deny_rules = tuple((c, tuple(r)) for c, r in deny.items())
     if not allow_rules and not deny_rules:
@@ -263,26 +264,29 @@ def _effect(action: Action) -> str:
 
 
 def _action_notes(resolved: Resolved, decisions: Sequence[Decision], work: _Work) -> None:
-    """For each denying action behind a denied request: what the profile does instead of EACCES."""
-    seen: dict[str, tuple[Action, list[str], str]] = {}
+    """What the profile does instead of EACCES: for the default action, and for each denying rule."""
+    by_default = [d.opcode.name for d in decisions if d.verdict == "denied" and not d.deny]
+    where_none = [d.opcode.name for d in decisions if d.allow]
+    default = resolved.default
+    if (by_default or where_none) and not (default.act is Act.ERRNO and default.data == errno_module.EACCES):
+        which = [f"the {len(by_default)} opcode{'s' if len(by_default) > 1 else ''} listed as denied below"] \
+            if by_default else []
+        which += [f"{', '.join(where_none)} where no rule allows {'it' if len(where_none) == 1 else 'them'}"] \
+            if where_none else []
+        work.add("action", f"defaultAction {default}: the system call {_effect(default)}; a request the policy "
+                 f"denies by default fails with EACCES instead ({'; '.join(which)})")
+    seen: dict[tuple[str, str], tuple[Action, list[str]]] = {}
     for d in decisions:
-        if d.verdict == "allowed":
-            continue
-        actions: list[tuple[Action, str]] = [(r.action, _where(resolved, r)) for _, rules in d.deny for r in rules]
-        if (d.verdict == "denied" and not d.deny) or d.allow:
-            actions.append((resolved.default, "defaultAction"))
-        for action, where in actions:
-            if action.act is Act.ERRNO and action.data == errno_module.EACCES:
-                continue
-            key = str(action)
-            entry = seen.setdefault(key, (action, [], where))
-            shown = d.opcode.name + (" where no rule allows it" if d.verdict == "conditional"
-                                     and where == "defaultAction" else "")
-            if shown not in entry[1]:
-                entry[1].append(shown)
-    for key, (action, ops, where) in seen.items():
+        for _, rules in d.deny:
+            for r in rules:
+                if r.action.act is Act.ERRNO and r.action.data == errno_module.EACCES:
+                    continue
+                ops = seen.setdefault((str(r.action), _where(resolved, r)), (r.action, []))[1]
+                if d.opcode.name not in ops:
+                    ops.append(d.opcode.name)
+    for (key, where), (action, ops) in seen.items():
         work.add("action", f"{key}: the system call {_effect(action)}; a request the policy denies for it fails "
-                 f"with EACCES instead ({', '.join(ops)})", "" if where == "defaultAction" else where)
+                 f"with EACCES instead ({', '.join(ops)})", where)
 
 
 def _overlap_notes(resolved: Resolved, work: _Work) -> None:
@@ -316,12 +320,13 @@ def _io_uring_note(resolved: Resolved, work: _Work) -> None:
 
 # -- the policy file --------------------------------------------------------------------------------------------
 
-def _number(value: int) -> int | str:
-    return value if value <= 0xFFFF else f"{value:#x}"
+def _field_data(field: str, box: Box) -> Any:
+    """A box as the policy file spells it: bit fields and large values in hexadecimal."""
+    bits = FIELDS[field].kind is Kind.BITS
 
+    def _number(value: int) -> int | str:
+        return value if value <= (0 if bits else 0xFFFF) else f"{value:#x}"
 
-def _field_data(box: Box) -> Any:
-    """A box as the policy file spells it."""
     if len(box) == 1 and isinstance(box[0], OneOf):
         values = [_number(v) for v in box[0].values]
         return values[0] if len(values) == 1 else values
@@ -341,7 +346,7 @@ def _field_data(box: Box) -> Any:
 
 
 def _fields(conj: Conj) -> dict[str, Any]:
-    return {field.replace(".", "_"): _field_data(box) for field, box in conj}
+    return {field.replace(".", "_"): _field_data(field, box) for field, box in conj}
 
 
 def _reason(resolved: Resolved, rules: Iterable[Rule]) -> str:
@@ -416,7 +421,7 @@ def _op_comment(d: Decision) -> str:
     if d.verdict == "conditional":
         text += " (narrowed by the rules below)"
     elif d.verdict == "denied":
-        text += f": {d.by}"
+        return d.by
     return text
 
 
@@ -437,7 +442,7 @@ def _render(name: str, description: str, default: str, rules: Sequence[_RuleOut]
             lines += [f"  {json.dumps(op.name) + ',':<{width}} # {_op_comment(decisions[op])}" for op in rule.ops]
             lines.append("]")
         for field, box in rule.conj:
-            lines.append(f"{field} = {_toml_value(_field_data(box))}")
+            lines.append(f"{field} = {_toml_value(_field_data(field, box))}")
     return "\n".join(lines) + "\n"
 
 
@@ -467,7 +472,7 @@ def import_profile(resolved: Resolved, *, name: str) -> Imported:
     caps = ", ".join(c.removeprefix("CAP_") for c in resolved.caps) or "none"
     description = (f"io_uring requests the seccomp profile {base} lets through, for a container with capabilities "
                    f"{caps} on {resolved.arch} (ringfence import-seccomp)")
-    header = [*_comment(f"An io_uring policy made by `ringfence import-seccomp` {__version__} from the seccomp profile "
+    header = [*_comment(f"An io_uring policy made by `ringfence import-seccomp` from the seccomp profile "
                         f"{base} (sha256 {profile.sha256}), for a container with capabilities {caps} on "
                         f"{resolved.arch}; docs/import-seccomp.md says how each rule was derived."), "#",
               "# Not carried over, or carried over differently:"]
