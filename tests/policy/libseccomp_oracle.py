@@ -109,6 +109,7 @@ class Filter:
     program: CheckedProgram
     default: int
     refused: dict[str, int] = field(default_factory=dict)
+    code: bytes = b""
 
     def action(self, syscall: str, args: tuple[int, ...] = ()) -> int:
         """The filter's full return value (action | data) for one x86-64 call."""
@@ -155,5 +156,5 @@ def build(profile: Mapping[str, Any], caps: Collection[str], arch: str = "amd64"
             code = out.read()
     finally:
         LIB.seccomp_release(ctx)
-    return Filter(check(Program.from_bytes(code), target=SECCOMP), default, refused)
+    return Filter(check(Program.from_bytes(code), target=SECCOMP), default, refused, code)
 
