@@ -286,6 +286,20 @@ def test_overlaps_resolve_to_the_more_restrictive_action() -> None:
     assert not semantics.decide(imported.policy, int(SqeOp.SEND), 0, bytes(40)).allowed  # sendto's length: unseen
 
 
+def test_emitting_for_a_profile_that_allows_by_default() -> None:
+    """No ALLOW entry of its own there (libseccomp refuses a rule with the default action): removing the io_uring
+    names from the denying entries is enough."""
+    text = json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["io_uring_setup", "io_uring_enter", "io_uring_register"], "action": "SCMP_ACT_ERRNO"},
+        {"names": ["io_uring_setup", "mount"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]})
+    resolved = resolve(parse(text, "allow.json"), (), "amd64")
+    out = json.loads(emit_profile(resolved))
+    assert out["syscalls"] == [{"names": ["mount"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    after = oracle.build(out, ())
+    assert not after.refused and all(after.lets_through(n) for n in IO_URING_SYSCALLS)
+    assert not after.lets_through("mount")
+
+
 def test_packaged_profiles_parse_as_written() -> None:
     for name in PACKAGED:
         path = packaged_or_skip(name)

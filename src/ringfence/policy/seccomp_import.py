@@ -454,8 +454,7 @@ def import_profile(resolved: Resolved, *, name: str) -> Imported:
     decisions = tuple(_decide(resolved, op, work) for op in SqeOp)
     _action_notes(resolved, decisions, work)
     _overlap_notes(resolved, work)
-    if any((s, 2) in ARG_FIELDS and any(c.index == 2 for r in resolved.rules_for(s) for c in r.args)
-           for s in ("openat",)):
+    if any(c.index == 2 for r in resolved.rules_for("openat") for c in r.args):
         work.add("largefile", "openat's flags are compared without O_LARGEFILE: the kernel adds it to every open on "
                  "64-bit kernels, so a filter cannot tell whether the caller passed it (and neither can a profile's "
                  "rule keep anyone out with it)")
@@ -495,7 +494,8 @@ def import_profile(resolved: Resolved, *, name: str) -> Imported:
 
 def emit_profile(resolved: Resolved) -> str:
     """The profile with the io_uring system calls allowed: removed from every other entry (an entry left without
-    names is dropped) and allowed by one entry of their own, first. Everything else is kept as written."""
+    names is dropped) and allowed by one entry of their own, first (none when the default action is ALLOW).
+    Everything else is kept as written."""
     data: dict[str, Any] = json.loads(json.dumps(dict(resolved.profile.data)))
     names = set(IO_URING_SYSCALLS)
     kept = []
@@ -511,5 +511,6 @@ def emit_profile(resolved: Resolved) -> str:
     ours = {"names": sorted(names), "action": "SCMP_ACT_ALLOW", "args": [],
             "comment": "io_uring, restricted by the io_uring policy `ringfence run` applies "
                        "(ringfence import-seccomp)", "includes": {}, "excludes": {}}
-    data["syscalls"] = [ours, *kept]
+    # a default of ALLOW already lets them through, and libseccomp refuses a rule with the default action
+    data["syscalls"] = kept if resolved.default.act is Act.ALLOW else [ours, *kept]
     return json.dumps(data, indent=2) + "\n"
