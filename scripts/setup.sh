@@ -16,3 +16,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$ROOT/.venv/bin/pip" install -q -e ".[test,vm,prove]"
   touch "$stamp"
 fi
+
+# the seccomp profiles Debian's packages ship (ringfence import-seccomp's tests), and libseccomp
+PY="$ROOT/.venv/bin/python" bash scripts/setup-profiles.sh

@@ -21,7 +21,7 @@ GOLDEN = Path(__file__).with_name("golden")
 UPDATE = os.environ.get("RINGFENCE_UPDATE_GOLDEN") == "1"
 #: Subcommands with actions of their own, each action's help pinned too.
 ACTIONS = {"scenario": ("run", "diff", "generate", "explain"), "vm": ("fetch", "run", "list")}
-COMMANDS = [(), *[(name,) for name in SUBCOMMANDS],
+COMMANDS = [(), *[(name.replace("_", "-"),) for name in SUBCOMMANDS],
             *[(name, action) for name, actions in ACTIONS.items() for action in actions]]
 
 

@@ -34,7 +34,9 @@ from ringfence.scenario.model_backend import ModelBackend
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples" / "policies").glob("*.toml"))
 LIBURING_POLICIES = sorted((ROOT / "tests" / "corpus" / "policies" / "liburing").glob("*.toml"))
-POLICIES = EXAMPLES + LIBURING_POLICIES
+#: made by ``ringfence import-seccomp`` (tests/policy/test_seccomp_import.py checks they are current)
+SECCOMP_POLICIES = sorted((ROOT / "tests" / "corpus" / "policies" / "seccomp").glob("*.toml"))
+POLICIES = EXAMPLES + LIBURING_POLICIES + SECCOMP_POLICIES
 SCENARIOS = sorted((ROOT / "tests" / "corpus" / "scenarios" / "policies").rglob("*.toml"))
 PAIRED = [p for p in SCENARIOS if "equivalent" in load(p).meta]
 

@@ -30,6 +30,10 @@ class Danger(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class OpInfo:
+    """``syscalls``: the x86-64 system calls (by their kernel names) that do what the opcode does. The opcode can
+    do what each of them can, so a seccomp profile's denial of any one should deny the opcode too
+    (:mod:`ringfence.policy.seccomp_import`); empty: no system call does the same (NOP, timeouts, MSG_RING)."""
+
     opcode: SqeOp
     syscalls: tuple[str, ...]
     danger: Danger
@@ -39,39 +43,42 @@ class OpInfo:
 
 _D = Danger
 _TABLE: Final[tuple[tuple[str, tuple[str, ...], Danger, str | None], ...]] = (
-    ("NOP", (), _D.NONE, None), ("READV", ("readv", "preadv2"), _D.FD_IO, None),
-    ("WRITEV", ("writev", "pwritev2"), _D.FD_IO, None), ("FSYNC", ("fsync", "fdatasync"), _D.FD_IO, None),
-    ("READ_FIXED", ("pread64",), _D.FD_IO, None), ("WRITE_FIXED", ("pwrite64",), _D.FD_IO, None),
+    ("NOP", (), _D.NONE, None), ("READV", ("readv", "preadv", "preadv2"), _D.FD_IO, None),
+    ("WRITEV", ("writev", "pwritev", "pwritev2"), _D.FD_IO, None),
+    ("FSYNC", ("fsync", "fdatasync"), _D.FD_IO, None),
+    ("READ_FIXED", ("read", "pread64"), _D.FD_IO, None), ("WRITE_FIXED", ("write", "pwrite64"), _D.FD_IO, None),
     ("POLL_ADD", ("poll",), _D.FD_IO, None), ("POLL_REMOVE", (), _D.NONE, None),
     ("SYNC_FILE_RANGE", ("sync_file_range",), _D.FD_IO, None), ("SENDMSG", ("sendmsg",), _D.NETWORK, None),
     ("RECVMSG", ("recvmsg",), _D.FD_IO, None), ("TIMEOUT", (), _D.NONE, None), ("TIMEOUT_REMOVE", (), _D.NONE, None),
-    ("ACCEPT", ("accept4",), _D.NETWORK, None), ("ASYNC_CANCEL", (), _D.NONE, None),
+    ("ACCEPT", ("accept", "accept4"), _D.NETWORK, None), ("ASYNC_CANCEL", (), _D.NONE, None),
     ("LINK_TIMEOUT", (), _D.NONE, None), ("CONNECT", ("connect",), _D.NETWORK, "connect"),
     ("FALLOCATE", ("fallocate",), _D.FD_IO, None), ("OPENAT", ("openat",), _D.FILESYSTEM, "open"),
     ("CLOSE", ("close",), _D.FD_IO, None), ("FILES_UPDATE", (), _D.FD_IO, None),
     ("STATX", ("statx",), _D.FILESYSTEM, None),
     ("READ", ("read", "pread64"), _D.FD_IO, None), ("WRITE", ("write", "pwrite64"), _D.FD_IO, None),
-    ("FADVISE", ("posix_fadvise",), _D.FD_IO, None), ("MADVISE", ("madvise",), _D.MEMORY, None),
-    ("SEND", ("send", "sendto"), _D.NETWORK, None), ("RECV", ("recv", "recvfrom"), _D.FD_IO, None),
+    ("FADVISE", ("fadvise64",), _D.FD_IO, None), ("MADVISE", ("madvise",), _D.MEMORY, None),
+    ("SEND", ("sendto",), _D.NETWORK, None), ("RECV", ("recvfrom",), _D.FD_IO, None),
     ("OPENAT2", ("openat2",), _D.FILESYSTEM, "open"), ("EPOLL_CTL", ("epoll_ctl",), _D.FD_IO, None),
     ("SPLICE", ("splice",), _D.FD_IO, None), ("PROVIDE_BUFFERS", (), _D.MEMORY, None),
     ("REMOVE_BUFFERS", (), _D.MEMORY, None), ("TEE", ("tee",), _D.FD_IO, None),
-    ("SHUTDOWN", ("shutdown",), _D.NETWORK, None), ("RENAMEAT", ("renameat2",), _D.FILESYSTEM, None),
+    ("SHUTDOWN", ("shutdown",), _D.NETWORK, None), ("RENAMEAT", ("renameat", "renameat2"), _D.FILESYSTEM, None),
     ("UNLINKAT", ("unlinkat",), _D.FILESYSTEM, None), ("MKDIRAT", ("mkdirat",), _D.FILESYSTEM, None),
     ("SYMLINKAT", ("symlinkat",), _D.FILESYSTEM, None), ("LINKAT", ("linkat",), _D.FILESYSTEM, None),
     ("MSG_RING", (), _D.CROSS_RING, None), ("FSETXATTR", ("fsetxattr",), _D.FD_IO, None),
     ("SETXATTR", ("setxattr",), _D.FILESYSTEM, None), ("FGETXATTR", ("fgetxattr",), _D.FD_IO, None),
     ("GETXATTR", ("getxattr",), _D.FILESYSTEM, None), ("SOCKET", ("socket",), _D.NETWORK, "socket"),
-    ("URING_CMD", ("ioctl",), _D.PASSTHROUGH, None), ("SEND_ZC", ("send",), _D.NETWORK, None),
+    ("URING_CMD", ("ioctl", "getsockopt", "setsockopt"), _D.PASSTHROUGH, None),
+    ("SEND_ZC", ("sendto",), _D.NETWORK, None),
     ("SENDMSG_ZC", ("sendmsg",), _D.NETWORK, None), ("READ_MULTISHOT", ("read",), _D.FD_IO, None),
     ("WAITID", ("waitid",), _D.PROCESS, None), ("FUTEX_WAIT", ("futex",), _D.PROCESS, None),
     ("FUTEX_WAKE", ("futex",), _D.PROCESS, None), ("FUTEX_WAITV", ("futex_waitv",), _D.PROCESS, None),
     ("FIXED_FD_INSTALL", (), _D.FD_IO, None), ("FTRUNCATE", ("ftruncate",), _D.FD_IO, None),
     ("BIND", ("bind",), _D.NETWORK, None), ("LISTEN", ("listen",), _D.NETWORK, None),
     ("RECV_ZC", ("recvmsg",), _D.NETWORK, None), ("EPOLL_WAIT", ("epoll_wait",), _D.FD_IO, None),
-    ("READV_FIXED", ("preadv2",), _D.FD_IO, None), ("WRITEV_FIXED", ("pwritev2",), _D.FD_IO, None),
+    ("READV_FIXED", ("readv", "preadv", "preadv2"), _D.FD_IO, None),
+    ("WRITEV_FIXED", ("writev", "pwritev", "pwritev2"), _D.FD_IO, None),
     ("PIPE", ("pipe2",), _D.FD_IO, None), ("NOP128", (), _D.NONE, None),
-    ("URING_CMD128", ("ioctl",), _D.PASSTHROUGH, None),
+    ("URING_CMD128", ("ioctl", "getsockopt", "setsockopt"), _D.PASSTHROUGH, None),
 )
 
 OPINFO: Final[Mapping[SqeOp, OpInfo]] = MappingProxyType(
@@ -83,3 +90,9 @@ SENSITIVE: Final = frozenset(
     op for op, info in OPINFO.items()
     if info.danger in (Danger.FILESYSTEM, Danger.NETWORK, Danger.PASSTHROUGH, Danger.CROSS_RING, Danger.PROCESS)
 )
+
+#: The reverse index: for each system call named above, the opcodes that do what it does (in opcode order).
+BY_SYSCALL: Final[Mapping[str, tuple[SqeOp, ...]]] = MappingProxyType({
+    name: tuple(op for op, info in OPINFO.items() if name in info.syscalls)
+    for name in sorted({s for info in OPINFO.values() for s in info.syscalls})
+})

@@ -19,8 +19,9 @@ from ringfence.errors import RingfenceError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS: Final = (
-    "asm", "disasm", "check", "emu", "compile", "cost", "verify", "run", "scenario", "probe", "vm",
+    "asm", "disasm", "check", "emu", "compile", "cost", "verify", "import_seccomp", "run", "scenario", "probe", "vm",
 )
+
 
 def _load(name: str) -> ModuleType:
     return importlib.import_module(f"ringfence.cli.{name}")
@@ -32,7 +33,8 @@ def _chosen(argv: Sequence[str]) -> str | None:
         if arg == "--":
             return None
         if not arg.startswith("-"):
-            return arg if arg in SUBCOMMANDS else None
+            module = arg.replace("-", "_")  # `import-seccomp` lives in import_seccomp.py
+            return module if module in SUBCOMMANDS else None
     return None
 
 
