@@ -73,6 +73,11 @@ def test_output_file(capsysbinary: pytest.CaptureFixture[bytes], tmp_path: Path,
     assert code == EXIT_OK and target.read_bytes() == out
 
 
+def test_an_unwritable_output_is_a_usage_error(capsysbinary: pytest.CaptureFixture[bytes], tmp_path: Path) -> None:
+    code, _, err = ringfence(capsysbinary, "compile", WEB_CLIENT, "-o", str(tmp_path / "missing" / "x.json"))
+    assert code == EXIT_USAGE and "cannot write" in err and "Traceback" not in err
+
+
 def test_refusals(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
     code, out, err = ringfence(capsysbinary, "compile", WEB_CLIENT, "--format", "c", "--kernel", "7.0")
     assert code == EXIT_INVALID and out == b"" and "7.0 is older" in err

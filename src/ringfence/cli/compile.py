@@ -102,7 +102,11 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         out = compiled.programs[op].built.program.to_bytes()
     if args.output:
-        Path(args.output).write_bytes(out.encode() if isinstance(out, str) else out)
+        try:
+            Path(args.output).write_bytes(out.encode() if isinstance(out, str) else out)
+        except OSError as exc:
+            print(f"ringfence compile: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
     elif isinstance(out, bytes):
         sys.stdout.buffer.write(out)
     else:
