@@ -30,6 +30,7 @@ def main(argv: list[str]) -> int:
     mismatches = 0
     for log in argv[2:]:
         print(f"\n{Path(log).stem}:")
+        print(f"  {'kernel':<13} {'model':<7} request")
         for line in Path(log).read_text().splitlines():
             entry = json.loads(line)
             result = int(entry["result"])
@@ -40,8 +41,8 @@ def main(argv: list[str]) -> int:
             same = (result == -13) == (not p.allowed)
             mismatches += not same
             how = MECHANISMS.get(p.mechanism, p.mechanism)
-            print(f"  {entry['what']:<44} kernel: {kernel:<7} model: {model:<7}{'' if same else ' DIFFERENT!'}")
-            print(f"  {'':<44} {p.because}{f' [{how}]' if how else ''}")
+            print(f"  {kernel:<13} {model:<7} {entry['what']}{'' if same else '   <- DIFFERENT'}")
+            print(f"  {'':<13} {'':<7} {p.because}{f' [{how}]' if how else ''}")
     print("\nkernel and model agree on every request" if not mismatches else
           f"\n{mismatches} request(s) where the kernel and the model differ: a finding, please report it")
     return 1 if mismatches else 0

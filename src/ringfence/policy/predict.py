@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ringfence.abi.ctx import BpfCtx
-from ringfence.abi.opcodes import SqeOp
+from ringfence.abi.opcodes import op_name
 from ringfence.abi.profiles import KernelProfile
 from ringfence.abi.sqe import Sqe
 from ringfence.errors import PolicyError
@@ -22,7 +22,7 @@ from ringfence.model.explain import Decision
 from ringfence.model.outcome import Refused
 from ringfence.model.prep import populate, prep
 from ringfence.policy import semantics
-from ringfence.policy.ast import Policy
+from ringfence.policy.ast import Action, Policy
 from ringfence.policy.plan import Plan
 from ringfence.policy.replay import apply_variant
 
@@ -69,7 +69,7 @@ class Predictor:
         decision = model_decide(self.state, sqe, self.profile)
         context = decision.filters.context if decision.filters is not None else None
         verdict = semantics.decide(self.policy, sqe.opcode, sqe.flags, context or _context(sqe, self.profile))
-        return Prediction(sqe, decision.errno, decision.mechanism.value, _because(verdict, sqe),
+        return Prediction(sqe, decision.errno, decision.mechanism.value, _because(verdict, sqe, self.policy),
                           verdict.allowed == decision.allowed, decision)
 
     def requests(self, sqes: Iterable[Sqe]) -> list[Prediction]:
@@ -87,16 +87,17 @@ def _context(sqe: Sqe, profile: KernelProfile) -> bytes:
     return BpfCtx(sqe.user_data, sqe.opcode, (sqe.flags | added) & 0x7F, pdu_size, payload).pack()
 
 
-def _because(verdict: semantics.Verdict, sqe: Sqe) -> str:
+def _because(verdict: semantics.Verdict, sqe: Sqe, policy: Policy) -> str:
     """The policy's words for a verdict."""
-    op = SqeOp(sqe.opcode).name if sqe.opcode < len(SqeOp) else str(sqe.opcode)
+    op = op_name(sqe.opcode)
     rule = verdict.rule
     if rule is not None:
         said = f"{rule.label()}" + (f" ({rule.reason})" if rule.reason else "")
         return f"allowed by {said}" if verdict.allowed else f"denied by {said}"
     return {
         "flags": "denied: its SQE flags are outside the policy's [flags]",
-        "no-allow": f"denied: no allow rule for {op} matches",
+        "no-allow": f"denied: no allow rule for {op} matches (" + ", ".join(
+            r.label() for r in policy.rules_for(sqe.opcode) if r.action is Action.ALLOW) + ")",
         "family-zero": "denied: a CONNECT whose address names no family",
         "default": f"{'allowed' if verdict.allowed else 'denied'} by default: no rule names {op}",
     }.get(verdict.by, verdict.by)
