@@ -14,19 +14,17 @@ used instead, if every requested package has one.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ringfence.vm.apt import LISTS_MAX_AGE, PrivateApt, compare_versions
 from ringfence.vm.errors import VmError, VmUnavailableError
-from ringfence.vm.tools import cache_root, find_tool
+from ringfence.vm.tools import cache_lock, cache_root, find_tool
 
 MULTIARCH = "x86_64-linux-gnu"
 
@@ -68,16 +66,6 @@ def cached_packages(name: str) -> list[UnpackedPackage]:
     return sorted(found, key=functools.cmp_to_key(order))
 
 
-@contextlib.contextmanager
-def _lock() -> Iterator[None]:
-    """The cache's lock file, shared with the kernel fetch: one apt run over the private lists at a time."""
-    root = cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / "lock", "w", encoding="utf-8") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
-
-
 def candidate_version(apt: PrivateApt, name: str) -> str:
     """The version of ``name`` that sid offers in the private lists (local, no network)."""
     version = apt.suite_version(name, "sid")
@@ -117,7 +105,7 @@ def ensure_packages(names: Sequence[str], *, refresh: bool = False) -> list[Unpa
     or a name sid does not have.
     """
     apt = PrivateApt()
-    with _lock():
+    with cache_lock():
         if refresh or apt.lists_age() > LISTS_MAX_AGE or not apt.lists.is_dir():
             try:
                 apt.update()

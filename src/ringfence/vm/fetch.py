@@ -13,15 +13,12 @@ Everything is idempotent: with the kernel present and the lists fresh, a call do
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +27,7 @@ from ringfence.vm.apt import LISTS_MAX_AGE, PrivateApt, compare_versions
 from ringfence.vm.catalog import Candidate, Selector, parse_selector
 from ringfence.vm.download import fetch, parse_print_uris
 from ringfence.vm.errors import KernelNotFoundError, VmError, VmUnavailableError
-from ringfence.vm.tools import cache_root, find_tool
+from ringfence.vm.tools import cache_lock, cache_root, find_tool
 
 MODULES_ROOT = Path("/lib/modules")
 ORIGIN = "origin.json"
@@ -102,16 +99,6 @@ def cached_kernels() -> list[KernelImage]:
 def known_kernels() -> list[Candidate]:
     """The catalog from the last list update (empty if never updated); local, no network."""
     return catalog.load(_catalog_path())
-
-
-@contextlib.contextmanager
-def _lock() -> Iterator[None]:
-    """Serialise slow-path work between processes (e.g. parallel test workers)."""
-    root = cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / "lock", "w", encoding="utf-8") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
 
 
 def _run(argv: list[str]) -> None:
@@ -240,7 +227,7 @@ def ensure_kernel(kernel: str | None = None, *, suite: str | None = None, refres
     stale = refresh or apt.lists_age() > LISTS_MAX_AGE or not _catalog_path().is_file()
     if not stale and (want := catalog.choose(known_kernels(), selector)) and (image := _ready(want)):
         return image
-    with _lock():
+    with cache_lock():
         rows = known_kernels()
         if stale:
             try:
@@ -266,7 +253,7 @@ def available_per_suite(*, refresh: bool = False) -> dict[str, KernelImage]:
     If the lists cannot be refreshed, an older catalog is used (with a warning); with none, this raises.
     """
     if refresh or PrivateApt().lists_age() > LISTS_MAX_AGE or not _catalog_path().is_file():
-        with _lock():
+        with cache_lock():
             try:
                 update_catalog()
             except VmUnavailableError as exc:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from ringfence.vm.errors import ToolMissingError
@@ -19,6 +22,16 @@ def cache_root() -> Path:
     """``$RINGFENCE_CACHE`` or ``~/.cache/ringfence``: every download and extraction lives below it."""
     value = os.environ.get("RINGFENCE_CACHE")
     return Path(value).expanduser() if value else Path.home() / ".cache" / "ringfence"
+
+
+@contextlib.contextmanager
+def cache_lock() -> Iterator[None]:
+    """The cache's lock file: one process at a time fetches, unpacks or runs apt over the private lists."""
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "lock", "w", encoding="utf-8") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 def find_tool(name: str, hint: str = SETUP_HINT) -> str:
