@@ -1,4 +1,4 @@
-"""``ringfence emu``: run a filter over one context, as the kernel would for one request (spec §5.6)."""
+"""``ringfence emu``: run a filter over one context, as the kernel would for one request."""
 
 from __future__ import annotations
 
