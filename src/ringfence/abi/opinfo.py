@@ -96,3 +96,37 @@ BY_SYSCALL: Final[Mapping[str, tuple[SqeOp, ...]]] = MappingProxyType({
     name: tuple(op for op, info in OPINFO.items() if name in info.syscalls)
     for name in sorted({s for info in OPINFO.values() for s in info.syscalls})
 })
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Opcodes that reach the same kernel operation by different routes. A policy that restricts one member and
+    leaves another allowed has left the operation open: ``audit`` reports it, the escape suite tries it."""
+
+    name: str
+    opcodes: tuple[SqeOp, ...]
+    note: str
+
+
+def _route(name: str, members: str, note: str) -> Route:
+    return Route(name, tuple(SqeOp[m] for m in members.split()), note)
+
+
+#: Equivalent routes, as data. Shared by ``ringfence audit`` and the escape suite (tests/guest/test_escapes.py).
+ROUTES: Final[tuple[Route, ...]] = (
+    _route("open", "OPENAT OPENAT2", "both open a path; OPENAT2 adds resolve flags"),
+    _route("read", "READ READV READ_FIXED READV_FIXED READ_MULTISHOT", "all read from a descriptor"),
+    _route("write", "WRITE WRITEV WRITE_FIXED WRITEV_FIXED", "all write to a descriptor"),
+    _route("send", "SEND SENDMSG SEND_ZC SENDMSG_ZC", "all send on a socket; the msg forms carry an address"),
+    _route("receive", "RECV RECVMSG RECV_ZC", "all receive from a socket"),
+    _route("splice", "SPLICE TEE", "both move data between descriptors without a user buffer"),
+    _route("xattr-set", "SETXATTR FSETXATTR", "both set an extended attribute"),
+    _route("xattr-get", "GETXATTR FGETXATTR", "both read an extended attribute"),
+    _route("fixed-table", "FILES_UPDATE FIXED_FD_INSTALL",
+           "both change which files the ring's fixed table or the task's descriptor table holds"),
+    _route("passthrough", "URING_CMD URING_CMD128", "both pass a driver command the filter cannot see"),
+    _route("futex", "FUTEX_WAIT FUTEX_WAKE FUTEX_WAITV", "all operate on futexes"),
+)
+
+#: Each opcode's route (opcodes alone in their route are absent).
+ROUTE_OF: Final[Mapping[SqeOp, Route]] = MappingProxyType({op: r for r in ROUTES for op in r.opcodes})
