@@ -126,7 +126,11 @@ def run(plan: Plan, argv: Sequence[str], options: Options) -> int:
     if problems:
         say("; ".join(problems) + "; the command was not run")
         return EXIT_FAILED
-    inherited = io_uring_fds()
+    try:
+        inherited = io_uring_fds()
+    except SandboxError as exc:
+        say(f"{exc}; the command was not run")
+        return EXIT_FAILED
     if inherited:
         if not options.close_inherited:
             say(f"this process already holds io_uring descriptors {', '.join(map(str, inherited))}: the sandbox "
