@@ -1,6 +1,6 @@
 """The README and docs/ run: every command they show is executed and its output compared.
 
-Convention (also stated in docs/README.md):
+Convention (also stated for readers in docs/README.md):
 
 * A fenced block marked ``console`` is a transcript: each line starting with ``$ `` is a command, the lines
   after it (up to the next ``$ ``) are its output, compared exactly, except: trailing blanks are ignored, the
