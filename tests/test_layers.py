@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,89 @@ def test_without_z3_the_prover_says_so() -> None:
     assert done.returncode == 5, done.stdout + done.stderr
     assert "unsupported: " in done.stdout and "pip install 'ringfence[prove]'" in done.stdout
     assert "needs the z3 solver" in done.stderr
+
+
+def _runtime_imports(path: Path) -> Iterator[tuple[str, str | None]]:
+    """``(module, name)`` for every import that runs (in a function too), leaving out ``if TYPE_CHECKING:``
+    blocks: a type-only import ties nothing at run time."""
+    tree = ast.parse(path.read_text())
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            skipped.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            yield from ((a.name, None) for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield from ((node.module, a.name) for a in node.names)
+
+
+def _module_name(path: Path) -> str:
+    parts = ("ringfence", *path.relative_to(SRC).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_relative_imports() -> None:
+    """Absolute imports only: the layer an import reaches is then visible in the line itself."""
+    relative = [f"{p.relative_to(SRC)}:{n.lineno}" for p in SRC.rglob("*.py")
+                for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.ImportFrom) and n.level]
+    assert not relative
+
+
+def test_no_import_cycles() -> None:
+    """No two modules import each other, directly or around a loop (type-only imports aside): inside a layer
+    too, each module stands above what it uses."""
+    modules = {_module_name(p): p for p in SRC.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        edges = set()
+        for module, member in _runtime_imports(path):
+            target = f"{module}.{member}" if member and f"{module}.{member}" in modules else module
+            if target in modules and target != name and not name.startswith(target + "."):
+                edges.add(target)  # a package's own __init__ runs before its modules: not a loop of theirs
+        graph[name] = edges
+    cycles = [sorted(c) for c in _strongly_connected(graph) if len(c) > 1]
+    assert not cycles, cycles
+
+
+def _strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Tarjan's algorithm, iterative."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[set[str]] = []
+    for root, children_of_root in graph.items():
+        if root in index:
+            continue
+        work = [(root, iter(sorted(children_of_root)))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                out.append(component)
+    return out

@@ -8,6 +8,7 @@ import pytest
 
 from ringfence.bpf import Instruction, Program
 from ringfence.bpf import insn as ops
+from ringfence.bpf.cfg import Cfg
 from ringfence.errors import DecodeError
 
 
@@ -73,4 +74,4 @@ def test_program_accepts_any_iterable_and_stays_immutable() -> None:
 
 def test_jump_targets_are_in_range_only() -> None:
     p = Program.of((0x15, 0, 2, 1), (0x05, 0, 0, 0), (0x06, 0, 0, 0), (0x15, 9, 0, 0), (0x06, 0, 0, 1))
-    assert p.jump_targets() == frozenset({1, 3, 2, 4})
+    assert Cfg.of(p).jump_targets == frozenset({1, 3, 2, 4})

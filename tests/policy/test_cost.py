@@ -23,7 +23,8 @@ from ringfence.bpf.insn import JEQ, JGE, JGT, JSET
 from ringfence.cli.main import main
 from ringfence.policy.bound import MAX_ATOMS, NoBoundError, lower_bound
 from ringfence.policy.compile import compile_policy
-from ringfence.policy.cost import cost, field_weights, formula_tests, policy_costs
+from ringfence.policy.cost import cost, field_weights, formula_tests
+from ringfence.policy.cost_table import policy_costs
 from ringfence.policy.ir import Operand
 from ringfence.policy.lift import lift
 from ringfence.policy.load import from_data, loads

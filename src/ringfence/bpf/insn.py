@@ -203,9 +203,3 @@ class Program:
 
     def to_bytes(self) -> bytes:
         return b"".join(i.pack() for i in self.instructions)
-
-    def jump_targets(self) -> frozenset[int]:
-        """Indices inside the program that some jump lands on (like ``dis.findlabels``)."""
-        from ringfence.bpf.cfg import Cfg  # cfg sits above insn; the method is a convenience
-
-        return Cfg.of(self).jump_targets

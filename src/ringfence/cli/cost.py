@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _policy(args: argparse.Namespace, weights: dict[str, dict[int, float]]) -> int:
-    from ringfence.policy.cost import policy_costs
+    from ringfence.policy.cost_table import policy_costs
     from ringfence.policy.load import load
 
     policy = load(args.file)

@@ -24,9 +24,7 @@ from ringfence.policy.lift import Branch, Leaf, Lifted, LiftError, Node, lift
 from ringfence.policy.partition import Partition, Test, TooManyCellsError, atom_key, with_splits
 
 if TYPE_CHECKING:
-    from ringfence.abi.profiles import KernelProfile
-    from ringfence.policy.ast import Policy
-    from ringfence.policy.bound import Bound
+    pass
 
 #: Frequency weights: context word offset -> {word value: relative weight}. A class whose cell of that word
 #: holds listed values weighs the sum of their weights; a cell holding none weighs 1.
@@ -181,48 +179,6 @@ class _Walker:
             result = (n + mean, n + worst)
         self.memo[key] = result
         return result
-
-
-@dataclass(frozen=True, slots=True)
-class OpcodeCost:
-    """One opcode's filter: the straightforward and the optimized program on the formula's partition, and the
-    lower bound (None, with ``no_bound`` saying why, past the search's caps)."""
-
-    opcode: int
-    unoptimized: Cost
-    optimized: Cost
-    bound: Bound | None
-    no_bound: str = ""
-
-
-def policy_costs(policy: Policy, profile: KernelProfile, *, weights: Mapping[str, Mapping[int, float]] | None = None,
-                 bound: bool = True) -> dict[int, OpcodeCost]:
-    """The cost table of every opcode that gets a filter: what ``ringfence cost`` and ``ringfence verify`` print.
-
-    ``weights`` are by field (``{"socket.family": {AF_INET: 10.0}}``, see :func:`field_weights`) and apply to
-    the opcodes whose context carries the field. Compiles ``policy`` once without the optimizer and optimizes
-    each program (with the weights, if any), so the optimized column is what ``compile_policy`` produces when no
-    weights are given."""
-    from ringfence.policy import optimize
-    from ringfence.policy.bound import NoBoundError, lower_bound
-    from ringfence.policy.compile import compile_policy
-
-    compiled = compile_policy(policy, profile, optimized=False)
-    out: dict[int, OpcodeCost] = {}
-    for op, prog in sorted(compiled.programs.items()):
-        weights_op = field_weights({name: v for name, v in (weights or {}).items() if FIELDS[name].carried_by(op)})
-        tests = formula_tests(prog.formula)
-        plain = cost(prog.built.program, tests, weights_op)
-        better = optimize.optimize(prog.built, optimize.passes(weights_op))
-        b: Bound | None = None
-        why = "not asked for"
-        if bound:
-            try:
-                b, why = lower_bound(prog.formula, weights_op), ""
-            except NoBoundError as e:
-                why = str(e)
-        out[op] = OpcodeCost(op, plain, cost(better.program, tests, weights_op), b, why)
-    return out
 
 
 @functools.lru_cache(maxsize=256)
