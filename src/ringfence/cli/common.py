@@ -57,6 +57,21 @@ def add_json(parser: argparse.ArgumentParser, shape: str = "") -> None:
                         help=f'print {{"schema": {SCHEMA}, {shape or "..."}}} instead of text')
 
 
+def add_root(parser: argparse.ArgumentParser) -> None:
+    """``--root``: the directory a policy's ``include`` files (and a scenario's referenced files) must lie in."""
+    parser.add_argument("--root", metavar="DIR", default=None,
+                        help="the directory files named by `include` must lie in (default: the nearest directory "
+                             "above the policy holding a .ringfence-root file, else the policy's own directory)")
+
+
+def check_root(root: str | None) -> None:
+    """Refuse a ``--root`` that is not a directory (a usage error, exit 2), before anything is read."""
+    import os
+
+    if root is not None and not os.path.isdir(root):
+        raise UnreadableError("--root must name a directory", file=root)
+
+
 def print_json(document: dict[str, object]) -> None:
     """A JSON answer, schema first."""
     print(json.dumps({"schema": SCHEMA, **document}, indent=1, sort_keys=True))

@@ -9,7 +9,7 @@ from typing import Final
 
 from ringfence.abi.opcodes import op_name
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, profile
-from ringfence.cli.common import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, EXIT_USAGE
+from ringfence.cli.common import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, EXIT_USAGE, add_root, check_root
 
 NAME: Final = "compile"
 SUMMARY: Final = "compile a policy to classic io_uring restrictions and cBPF filters (a Plan)"
@@ -31,6 +31,7 @@ examples:
   ringfence compile examples/policies/web-client.toml --format c -o web_client_sandbox.h
   ringfence compile policy.toml --mechanism filters --no-optimize
   ringfence compile policy.toml --prove -o policy.plan.json   (needs z3: pip install 'ringfence[prove]')
+  ringfence compile corpus/policies/app.toml --root corpus    (`include` may reach anywhere in corpus/)
 
 kernels: {", ".join(PROFILES)} (default {DEFAULT_PROFILE})
 
@@ -54,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "exit 1 with a counterexample when it does not")
     parser.add_argument("--opcode", help="for --format raw: the opcode whose program to write")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
+    add_root(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     from ringfence.policy.compile import compile_policy
     from ringfence.policy.load import load
 
-    policy = load(args.policy)
+    check_root(args.root)
+    policy = load(args.policy, root=args.root)
     if args.target:
         policy = dataclasses.replace(policy, target=TargetKind(args.target))
     compiled = compile_policy(policy, profile(args.kernel), mechanism=args.mechanism, optimized=args.optimize,

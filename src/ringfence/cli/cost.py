@@ -10,7 +10,7 @@ from typing import Final
 
 from ringfence.abi.opcodes import op_name
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, profile
-from ringfence.cli.common import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE
+from ringfence.cli.common import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE, add_root, check_root
 
 NAME: Final = "cost"
 SUMMARY: Final = "instructions a policy's filters (or one program) execute: worst, mean and length, exactly"
@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "socket.family=AF_INET:10; the optimizer favours it and the mean counts it")
     parser.add_argument("--no-bound", dest="bound", action="store_false", help="skip the lower-bound search")
     parser.add_argument("--json", action="store_true", help='print {"schema": 1, ...}')
+    add_root(parser)
 
 
 def _weights(specs: list[str]) -> dict[str, dict[int, float]]:
@@ -87,7 +88,8 @@ def _policy(args: argparse.Namespace, weights: dict[str, dict[int, float]]) -> i
     from ringfence.policy.cost_table import policy_costs
     from ringfence.policy.load import load
 
-    policy = load(args.file)
+    check_root(args.root)
+    policy = load(args.file, root=args.root)
     table = policy_costs(policy, profile(args.kernel), weights=weights, bound=args.bound)
     if args.json:
         rows = [{"opcode": op_name(op), "classes": c.unoptimized.classes, "unoptimized": _row(c.unoptimized),

@@ -10,7 +10,7 @@ import errno
 import sys
 from typing import Final
 
-from ringfence.cli.common import EXIT_USAGE
+from ringfence.cli.common import EXIT_USAGE, add_root
 
 NAME: Final = "run"
 SUMMARY: Final = "run a command under an io_uring sandbox (fail-closed)"
@@ -22,16 +22,18 @@ restrictions again; with --mechanism auto (the default) the Plan's filters-only 
 examples:
   ringfence compile policy.toml -o policy.plan.json && ringfence run --plan policy.plan.json -- ./server
   ringfence run --policy examples/policies/web-client.toml -- curl http://127.0.0.1/
+  ringfence run --policy corpus/policies/app.toml --root corpus -- ./app   (`include` may reach all of corpus/)
   ringfence run --plan p.json --dry-run -- true           show what would be applied
   ringfence run --plan p.json --fallback deny-io-uring -- ./app
                                                         on kernels before 7.0: io_uring fails with ENOSYS
 
 exit codes:
   the command's own   when it ran
-  2                   usage error, or the Plan or policy file cannot be read
+  2                   usage error, or the Plan or policy file cannot be read (missing, a directory, a FIFO)
   5                   this kernel cannot apply the sandbox (no per-task restrictions or filters), or io_uring
                       is unavailable here; the command was not run
-  125                 ringfence failed before running the command (the message says which step and why)
+  125                 ringfence failed before running the command (the message says which step and why; an
+                      invalid policy is reported at its file:line:col)
   126                 the command could not be executed
   127                 the command was not found
 """
@@ -53,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="on kernels without io_uring sandboxing: make io_uring unavailable with seccomp")
     parser.add_argument("--fallback-errno", default="ENOSYS", metavar="NAME",
                         help="errno of the io_uring system calls under --fallback (default ENOSYS)")
+    add_root(parser)
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
                         help="the command to run, after --")
 
@@ -73,12 +76,20 @@ def _plan(args: argparse.Namespace) -> object:
     import os
 
     from ringfence.abi.profiles import profile_for_release
-    from ringfence.errors import RingfenceError
+    from ringfence.errors import RingfenceError, UnreadableError
     from ringfence.policy.compile import compile_policy
     from ringfence.policy.load import load
 
+    if args.root is not None and not os.path.isdir(args.root):
+        raise SystemExit(_fail(f"--root {args.root}: not a directory", EXIT_USAGE))
     try:
-        compiled = compile_policy(load(args.policy), profile_for_release(os.uname().release))
+        policy = load(args.policy, root=args.root)
+    except UnreadableError as exc:
+        raise SystemExit(_fail(str(exc), EXIT_USAGE)) from None
+    except RingfenceError as exc:
+        raise SystemExit(_fail(str(exc), 125)) from None
+    try:
+        compiled = compile_policy(policy, profile_for_release(os.uname().release))
         if args.prove:
             from ringfence.policy.prove import attach
 

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, profile
 from ringfence.bpf.insn import Program
-from ringfence.cli.common import EXIT_NO, EXIT_OK
+from ringfence.cli.common import EXIT_NO, EXIT_OK, add_root, check_root
 from ringfence.policy import cost
 
 NAME: Final = "verify"
@@ -31,7 +31,7 @@ kernels: {", ".join(PROFILES)} (default {DEFAULT_PROFILE})
 exit codes:
   0  proven: the Plan allows exactly what the policy allows
   1  not proven: a counterexample (or the solver gave up) is printed
-  2  usage error
+  2  usage error, or a policy file that cannot be read (missing, a directory, a FIFO)
   3  invalid policy (or a policy this kernel cannot express), with its position
   5  the z3 solver is not installed
 """
@@ -51,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-optimize", dest="optimize", action="store_false",
                         help="prove the straightforward translation instead of the optimized one")
     parser.add_argument("--json", action="store_true", help='print {"schema": 1, "result": ..., ...}')
+    add_root(parser)
 
 
 def _cost(plan: Any) -> list[dict[str, str]]:
@@ -81,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     from ringfence.policy.compile import compile_policy
     from ringfence.policy.load import load
 
-    policy = load(args.policy)
+    check_root(args.root)
+    policy = load(args.policy, root=args.root)
     kernel = profile(args.kernel)
     compiled = compile_policy(policy, kernel, mechanism=args.mechanism, optimized=args.optimize)
     from ringfence.policy import prove  # raises UnsupportedError (exit 5) without z3

@@ -1,24 +1,49 @@
 """Policy files (TOML, or JSON with the same structure) to :class:`ringfence.policy.ast.Policy`.
 
-Every value is checked here, with ``file:line:col`` and the closest valid name for an unknown one, so the
-compiler only meets well-formed policies. ``include`` merges other files' rules; they must live inside the
-policy root (the including file's directory unless a root is given). The format is ``docs/policy.md``.
+A policy file is input somebody else may have written, so it is read with :mod:`ringfence.inputs` like a
+scenario: a regular file under a size cap, parsed into nodes that know their ``file:line:col``, nesting and
+size bounded. Every value is checked here, and every refusal is a :class:`ringfence.errors.PolicyError` at
+the place it was written (an unknown name gets the closest valid one), so the compiler only meets
+well-formed policies. A file that cannot be read at all is an :class:`ringfence.errors.UnreadableError`.
+
+``include`` merges other files' rules. Like a scenario's ``program_file``, an included file is named relative
+to the including one and must stay inside the root (``--root``, else the nearest directory above holding a
+``.ringfence-root`` marker, else the top file's directory); an error about it quotes its name, never its
+content. The format is ``docs/policy.md``.
 """
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
-import json
+import os
 import re
-import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from ringfence.abi.opcodes import RegisterOp, SqeFlag, SqeOp
-from ringfence.errors import PolicyError
+from ringfence.errors import InputError, PolicyError, UnreadableError
+from ringfence.inputs import (
+    POLICY_FILE,
+    Array,
+    Format,
+    Limits,
+    Node,
+    References,
+    Scalar,
+    Str,
+    Table,
+    describe,
+    did_you_mean,
+    escape,
+    format_of,
+    from_plain,
+    parse_document,
+    read_input,
+    token,
+)
+from ringfence.inputs import Pos as At
 from ringfence.policy.ast import (
     Action,
     BitMode,
@@ -39,234 +64,286 @@ from ringfence.policy.ast import (
 )
 from ringfence.policy.fields import FIELDS, KERNEL_ADDED_FLAGS, Field, Kind
 
-#: Largest policy file read (a policy is a few kilobytes; includes count separately).
-MAX_BYTES: Final = 1 << 20
+#: Largest policy file read (a policy is a few kilobytes; each included file has the same cap).
+MAX_BYTES: Final = POLICY_FILE.max_bytes
 MAX_INCLUDE_DEPTH: Final = 8
+#: Files one policy may read in all, itself included (a file included from many places counts each time).
+MAX_FILES: Final = 64
 MAX_RULES: Final = 10_000
 MAX_VALUES: Final = 4096
+#: How deep values nest and how many there are, per file. The deepest policy value is six levels down
+#: (``allow[0].socket.family.in[0]``).
+LIMITS: Final = Limits(max_depth=16, max_nodes=200_000)
 
 _POLICY_KEYS: Final = ("name", "description", "kernel", "target", "default", "include")
 _TOP_KEYS: Final = ("policy", "flags", "register", "allow", "deny")
 _RULE_KEYS: Final = ("op", "ops", "reason", "name")
 _GROUPS: Final = ("socket", "open", "connect")
 _TEST_KEYS: Final = ("in", "not_in", "range", "min", "max", "all", "none", "any", "mask", "equals")
-_KERNEL: Final = re.compile(r"^(\d+)\.(\d+)\+$")
+_KERNEL: Final = re.compile(r"([0-9]{1,4})\.([0-9]{1,4})\+")
+#: Numbers written as text: decimal digits, or 0x/0o/0b digits (``int(text, 0)`` decides the fine print).
+_NUMBER_TEXT: Final = re.compile(r"0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|[0-9]+")
+_NAME: Final = Str(256, shape="a name of at most 256 characters")
+_TEXT: Final = Str(1 << 16, lines=True, shape="text")
+_FILE_NAME: Final = Str(4096, min_len=1, shape="a file name")
 
 
-def _closest(word: str, options: Sequence[str]) -> str:
-    found = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f"; did you mean `{found[0]}`?" if found else f"; expected one of: {', '.join(options)}"
+def _number_shown(value: int) -> str:
+    """An integer for a message; a huge one by its size (its digits could not even be printed)."""
+    return str(value) if abs(value) < 10**30 else f"a {value.bit_length()}-bit number"
 
 
-def _show(value: Any) -> str:
-    """A value for a message: short, control characters escaped."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _fail(at: At, message: str) -> PolicyError:
+    return PolicyError(message, file=at.file, line=at.line, column=at.column)
 
 
-class _Index:
-    """Line and column of TOML table headers and keys, for messages (tomllib keeps no positions)."""
-
-    _HEADER: Final = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\"-]+)\s*\]\]?")
-    _KEY: Final = re.compile(r"^(\s*)([A-Za-z0-9_.\"-]+)\s*=")
-
-    def __init__(self, text: str, file: str) -> None:
-        self.file = file
-        self.spots: dict[tuple[str, int, str], tuple[int, int]] = {}
-        counts: dict[str, int] = {}
-        table, index = "", 0
-        for number, line in enumerate(text.splitlines(), start=1):
-            if m := self._HEADER.match(line):
-                table = m.group(2).strip('"')
-                index = counts.get(table, 0)
-                if m.group(1) == "[[":
-                    counts[table] = index + 1
-                self.spots.setdefault((table, index, ""), (number, m.start(2) + 1))
-            elif m := self._KEY.match(line):
-                key = m.group(2).replace('"', "")
-                self.spots.setdefault((table, index, key), (number, len(m.group(1)) + 1))
-
-    def pos(self, table: str, index: int = 0, key: str = "") -> Pos:
-        spot = self.spots.get((table, index, key)) or self.spots.get((table, index, key.split(".", maxsplit=1)[0])) \
-            or self.spots.get((table, index, ""))
-        return Pos(self.file, *spot) if spot else Pos(self.file)
+def _as_policy_error(exc: InputError) -> PolicyError:
+    if isinstance(exc, PolicyError):
+        return exc
+    return PolicyError(exc.message, file=exc.file, line=exc.line, column=exc.column)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Doc:
-    """One parsed file: its data, where things are, and its directory for includes."""
+    """One parsed file: its root table, its name as messages show it, its TOML lines (for the column of a
+    ``[[allow]]`` header's name), and how its includes resolve (None: it has no directory)."""
 
-    data: Mapping[str, Any]
-    index: _Index
-    path: Path | None
+    root: Table
+    file: str
+    lines: Sequence[str] = ()
+    refs: References | None = None
+    real: Path | None = None
 
-    def error(self, message: str, table: str, index: int = 0, key: str = "") -> PolicyError:
-        return PolicyError(message, where=str(self.index.pos(table, index, key)))
+    def header_pos(self, table: Table) -> Pos:
+        """Where a rule was written: for a ``[[allow]]`` header the column of its name, else the table's place."""
+        at = table.pos
+        column = at.column
+        if 0 < at.line <= len(self.lines):
+            text = self.lines[at.line - 1]
+            if text.startswith("[[", column - 1):
+                column += 2
+                while text[column - 1:column] in (" ", "\t"):
+                    column += 1
+        return Pos(at.file, at.line, column)
 
-
-@dataclass(frozen=True, slots=True)
-class _At:
-    """Where a value sits: for messages."""
-
-    doc: _Doc
-    table: str
-    index: int = 0
-    key: str = ""
-
-    def error(self, message: str) -> PolicyError:
-        return self.doc.error(message, self.table, self.index, self.key)
+    def key_start(self, group: At, inner: At) -> At:
+        """Where a grouped key starts: ``socket.family = ...`` on a line of its own starts the line; a key inside
+        ``socket = { family = ... }`` is placed at ``socket``."""
+        if inner.line != group.line and 0 < inner.line <= len(self.lines):
+            text = self.lines[inner.line - 1]
+            return At(inner.file, inner.line, len(text) - len(text.lstrip(" \t")) + 1)
+        return group
 
 
 @dataclass
 class _Merged:
     rules: list[Rule] = field(default_factory=list)
-    defaults: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    settings: dict[str, tuple[str, str]] = field(default_factory=dict)
     flags: tuple[Flags, str] | None = None
     register: tuple[frozenset[int], str] | None = None
     sources: list[str] = field(default_factory=list)
 
 
-def load(path: str | Path, *, root: str | Path | None = None) -> Policy:
-    """Load a policy file and everything it includes."""
-    p = Path(path)
-    base = Path(root).resolve() if root is not None else p.resolve().parent
-    merged = _Merged()
-    top = _read(p, str(path))
-    _merge(top, merged, base, depth=0, stack=())
-    return _build(top, merged, default_name=p.stem)
+# -- entry points -----------------------------------------------------------------------------------------------
+
+def load(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None) -> Policy:
+    """Load a policy file and everything it includes. ``root`` confines the includes (default: the marked
+    corpus root above the file, else its directory). A file that cannot be read is an
+    :class:`UnreadableError`; anything wrong inside one, an included file's trouble too, a :class:`PolicyError`."""
+    try:
+        source = read_input(path, POLICY_FILE)
+    except UnreadableError:
+        raise
+    except InputError as exc:
+        raise _as_policy_error(exc) from None
+    refs = References.for_document(source.directory, Path(root) if root is not None else None)
+    real = source.path.resolve() if source.path is not None else None
+    default_name = Path(os.fspath(path)).stem or "policy"
+    return _guarded(lambda: _load_text(source.text, source.name, format_of(path), refs=refs, real=real,
+                                           default_name=default_name))
 
 
 def loads(text: str, *, name: str = "<policy>", json_format: bool = False) -> Policy:
     """A policy from text (no includes allowed: there is no directory to resolve them in)."""
-    doc = _parse(text, name, json_format, None)
-    merged = _Merged()
-    _merge(doc, merged, None, depth=0, stack=())
-    return _build(doc, merged, default_name=Path(name).stem or "policy")
+    fmt = Format.JSON if json_format else Format.TOML
+    return _guarded(lambda: _load_text(text, name, fmt, default_name=Path(name).stem or "policy"))
 
 
 def from_data(data: Mapping[str, Any], *, name: str = "<policy>") -> Policy:
     """A policy from the file structure as Python data (what :mod:`ringfence.policy.build` produces)."""
     if not isinstance(data, Mapping):
-        raise PolicyError("a policy is a mapping", where=name)
-    doc = _Doc(dict(data), _Index("", name), None)
-    for key in doc.data:
-        if key not in _TOP_KEYS:
-            raise doc.error(f"unknown section `{key}`{_closest(key, _TOP_KEYS)}", key)
+        raise PolicyError("a policy is a mapping", file=name)
+
+    def build() -> Policy:
+        root = from_plain(data, name, limits=LIMITS)
+        assert isinstance(root, Table)
+        return _from_docs(_Doc(root, name), name)
+
+    return _guarded(build)
+
+
+def _guarded(work: Callable[[], Policy]) -> Policy:
+    """Run ``work``; the schema helpers' :class:`InputError` comes out as the policy's own error."""
+    try:
+        return work()
+    except InputError as exc:
+        raise _as_policy_error(exc) from None
+
+
+def _parse(text: str, file: str, fmt: Format) -> tuple[Table, Sequence[str]]:
+    root = parse_document(text, file, fmt, limits=LIMITS)
+    if not isinstance(root, Table):
+        raise _fail(root.pos, f"a policy is a table (TOML) or an object (JSON) at the top level, not {describe(root)}")
+    return root, text.replace("\r\n", "\n").split("\n") if fmt is Format.TOML else ()
+
+
+def _load_text(text: str, file: str, fmt: Format, *, refs: References | None = None, real: Path | None = None,
+               default_name: str) -> Policy:
+    root, lines = _parse(text, file, fmt)
+    return _from_docs(_Doc(root, file, lines, refs, real), default_name)
+
+
+def _from_docs(top: _Doc, default_name: str) -> Policy:
     merged = _Merged()
-    _merge(doc, merged, None, depth=0, stack=())
-    return _build(doc, merged, default_name=name)
+    _merge(top, merged, depth=0, stack=())
+    return _build(top, merged, default_name)
 
 
-def _read(path: Path, shown: str) -> _Doc:
-    try:
-        if not path.is_file():
-            raise PolicyError("not a regular file" if path.exists() else "no such file", where=shown)
-        with path.open("rb") as f:
-            data = f.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise PolicyError(f"cannot read: {exc.strerror}", where=shown) from None
-    if len(data) > MAX_BYTES:
-        raise PolicyError(f"larger than {MAX_BYTES} bytes", where=shown)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PolicyError(f"not UTF-8 text (byte {exc.start})", where=shown) from None
-    return _parse(text, shown, path.suffix.lower() == ".json", path)
+# -- one file ---------------------------------------------------------------------------------------------------
+
+def _member_table(doc: _Doc, key: str, what: str) -> Table | None:
+    member = doc.root.members.get(key)
+    if member is None:
+        return None
+    if not isinstance(member.value, Table):
+        raise _fail(member.value.pos, f"{what} must be a table, not {describe(member.value)}")
+    return member.value
 
 
-def _parse(text: str, shown: str, json_format: bool, path: Path | None) -> _Doc:
-    try:
-        data = json.loads(text) if json_format else tomllib.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PolicyError(exc.msg, where=f"{shown}:{exc.lineno}:{exc.colno}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(str(exc), where=shown) from None
-    except RecursionError:
-        raise PolicyError("nested too deeply", where=shown) from None
-    if not isinstance(data, dict):
-        raise PolicyError("a policy is a table (TOML) or an object (JSON) at the top level", where=shown)
-    doc = _Doc(data, _Index("" if json_format else text, shown), path)
-    for key in data:
+def _check_keys(table: Table, allowed: Sequence[str], what: str, listing: int = 12) -> None:
+    for key, member in table.members.items():
+        if key not in allowed:
+            hint = did_you_mean(key, allowed, listing=listing)
+            raise _fail(member.key_pos, f"unknown key {token(key)} in {what}{hint}")
+
+
+def _merge(doc: _Doc, merged: _Merged, *, depth: int, stack: tuple[Path, ...]) -> None:
+    merged.sources.append(doc.file)
+    for key, member in doc.root.members.items():
         if key not in _TOP_KEYS:
-            raise doc.error(f"unknown section `{key}`{_closest(key, _TOP_KEYS)}", key)
-    return doc
-
-
-def _merge(doc: _Doc, merged: _Merged, base: Path | None, *, depth: int, stack: tuple[Path, ...]) -> None:
-    merged.sources.append(doc.index.file)
-    head = doc.data.get("policy", {})
-    if not isinstance(head, Mapping):
-        raise doc.error("[policy] must be a table", "policy")
-    for key in head:
-        if key not in _POLICY_KEYS:
-            raise doc.error(f"unknown key `{key}` in [policy]{_closest(key, _POLICY_KEYS)}", "policy", 0, key)
-    for key in ("default", "kernel", "target"):
-        if key in head:
-            value = head[key]
-            seen = merged.defaults.get(key)
+            raise _fail(member.key_pos, f"unknown section {token(key)}{did_you_mean(key, _TOP_KEYS)}")
+    head = _member_table(doc, "policy", "[policy]")
+    if head is not None:
+        _check_keys(head, _POLICY_KEYS, "[policy]")
+        for key in ("name", "description"):
+            node = head.get(key)
+            if node is not None:
+                (_NAME if key == "name" else _TEXT).read(node, token(key))
+        for key, check in _SETTINGS.items():
+            node = head.get(key)
+            if node is None:
+                continue
+            value = check(node)
+            seen = merged.settings.get(key)
             if seen is not None and seen[0] != value:
-                raise doc.error(f"`{key} = {_show(value)}` conflicts with `{_show(seen[0])}` in {seen[1]}", "policy", 0,
-                                key)
-            merged.defaults.setdefault(key, (value, doc.index.file))
-    if "flags" in doc.data:
-        flags = _flags(doc)
+                raise _fail(node.pos, f'`{key} = "{value}"` conflicts with `"{seen[0]}"` in {seen[1]}')
+            merged.settings.setdefault(key, (value, doc.file))
+    flags_table = _member_table(doc, "flags", "[flags]")
+    if flags_table is not None:
+        flags = _flags(doc, flags_table)
         if merged.flags is not None and merged.flags[0] != flags:
-            raise doc.error(f"[flags] differs from the one in {merged.flags[1]}", "flags")
-        merged.flags = (flags, doc.index.file)
-    if "register" in doc.data:
-        register = _register(doc)
+            raise _fail(flags_table.pos, f"[flags] differs from the one in {merged.flags[1]}")
+        merged.flags = (flags, doc.file)
+    register_table = _member_table(doc, "register", "[register]")
+    if register_table is not None:
+        register = _register(register_table)
         if merged.register is not None and merged.register[0] != register:
-            raise doc.error(f"[register] differs from the one in {merged.register[1]}", "register")
-        merged.register = (register, doc.index.file)
+            raise _fail(register_table.pos, f"[register] differs from the one in {merged.register[1]}")
+        merged.register = (register, doc.file)
     for action in Action:
-        raw = doc.data.get(action.value, [])
-        if not isinstance(raw, list) or not all(isinstance(r, Mapping) for r in raw):
-            raise doc.error(f"[[{action.value}]] entries must be tables", action.value)
-        merged.rules += [_rule(doc, action, i, r) for i, r in enumerate(raw)]
-        if len(merged.rules) > MAX_RULES:
-            raise doc.error(f"more than {MAX_RULES} rules", action.value)
-    includes = head.get("include", [])
-    if isinstance(includes, str):
-        includes = [includes]
-    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
-        raise doc.error("`include` is a list of file names", "policy", 0, "include")
-    for name in includes:
-        if base is None or doc.path is None:
-            raise doc.error("`include` needs a policy read from a file", "policy", 0, "include")
-        target = (doc.path.parent / name).resolve()
-        if base != target and base not in target.parents:
-            raise doc.error(f"include {_show(name)} leaves the policy root", "policy", 0, "include")
-        if target in stack or target == doc.path.resolve():
-            raise doc.error(f"include {_show(name)} includes itself", "policy", 0, "include")
+        node = doc.root.get(action.value)
+        if node is None:
+            continue
+        if not isinstance(node, Array):
+            raise _fail(node.pos, f"[[{action.value}]] entries must be tables (write `[[{action.value}]]`), not "
+                                  f"{describe(node)}")
+        for item in node.items:
+            if not isinstance(item, Table):
+                raise _fail(item.pos, f"[[{action.value}]] entries must be tables, not {describe(item)}")
+            merged.rules.append(_rule(doc, action, item))
+            if len(merged.rules) > MAX_RULES:
+                raise _fail(item.pos, f"more than {MAX_RULES} rules")
+    if head is not None and "include" in head:
+        _includes(doc, head, merged, depth=depth, stack=stack)
+
+
+def _includes(doc: _Doc, head: Table, merged: _Merged, *, depth: int, stack: tuple[Path, ...]) -> None:
+    node = head.get("include")
+    assert node is not None
+    items = node.items if isinstance(node, Array) else (node,)
+    names = [(_FILE_NAME.read(item, "`include`"), item.pos) for item in items]
+    for name, at in names:
+        if doc.refs is None:
+            raise _fail(at, "`include` needs a policy read from a file")
         if depth >= MAX_INCLUDE_DEPTH:
-            raise doc.error(f"includes nested deeper than {MAX_INCLUDE_DEPTH}", "policy", 0, "include")
-        _merge(_read(target, str(Path(doc.index.file).parent / name)), merged, base, depth=depth + 1,
-               stack=(*stack, doc.path.resolve()))
+            raise _fail(at, f"includes nested deeper than {MAX_INCLUDE_DEPTH}")
+        if len(merged.sources) >= MAX_FILES:
+            raise _fail(at, f"more than {MAX_FILES} policy files in all")
+        source = doc.refs.read(name, at, POLICY_FILE)
+        assert source.path is not None
+        real = source.path
+        if real in stack or real == doc.real:
+            raise _fail(at, f"include {token(name)} includes itself (directly or through other files)")
+        shown = escape(os.path.normpath(os.path.join(os.path.dirname(doc.file), name)))
+        root, lines = _parse(source.text, shown, format_of(name))
+        included = _Doc(root, shown, lines, References(real.parent, doc.refs.root), real)
+        _merge(included, merged, depth=depth + 1, stack=(*stack, *((doc.real,) if doc.real is not None else ())))
 
 
-def _build(top: _Doc, merged: _Merged, *, default_name: str) -> Policy:
-    head = top.data.get("policy", {})
-    name = head.get("name", default_name)
-    description = head.get("description", "")
-    if not isinstance(name, str) or not isinstance(description, str):
-        raise top.error("`name` and `description` are strings", "policy")
+# -- [policy] settings ------------------------------------------------------------------------------------------
 
-    def setting(key: str, default: str) -> tuple[str, str]:
-        value, file = merged.defaults.get(key, (default, top.index.file))
-        if not isinstance(value, str):
-            raise PolicyError(f"`{key}` is a string, not {_show(value)}", where=file)
-        return value, file
+def _text(node: Node, key: str) -> str:
+    if not isinstance(node, Scalar) or not isinstance(node.value, str):
+        raise _fail(node.pos, f"`{key}` is a string, not {describe(node)}")
+    return node.value
 
-    default, file = setting("default", "deny")
-    if default not in ("deny", "allow"):
-        raise PolicyError(f"`default` is \"deny\" or \"allow\", not {_show(default)}", where=file)
-    target, file = setting("target", "task")
-    if target not in ("task", "ring"):
-        raise PolicyError(f"`target` is \"task\" or \"ring\", not {_show(target)}", where=file)
-    kernel, file = setting("kernel", "7.0+")
-    m = _KERNEL.match(kernel)
-    if not m:
-        raise PolicyError(f"`kernel` is a minimum version written like \"7.2+\", not {_show(kernel)}", where=file)
+
+def _choice(key: str, options: tuple[str, ...]) -> Callable[[Node], str]:
+    def check(node: Node) -> str:
+        value = _text(node, key)
+        if value not in options:
+            shown = " or ".join(f'"{o}"' for o in options)
+            raise _fail(node.pos, f"`{key}` is {shown}, not {token(value)}{did_you_mean(value, options)}")
+        return value
+
+    return check
+
+
+def _kernel(node: Node) -> str:
+    value = _text(node, "kernel")
+    if not _KERNEL.fullmatch(value):
+        raise _fail(node.pos, f'`kernel` is a minimum version written like "7.2+", not {token(value)}')
+    return value
+
+
+_SETTINGS: Final[dict[str, Callable[[Node], str]]] = {
+    "default": _choice("default", ("deny", "allow")),
+    "kernel": _kernel,
+    "target": _choice("target", ("task", "ring")),
+}
+
+
+def _build(top: _Doc, merged: _Merged, default_name: str) -> Policy:
+    head = top.root.get("policy")
+    name, description = default_name, ""
+    if isinstance(head, Table):
+        name_node, text_node = head.get("name"), head.get("description")
+        name = _NAME.read(name_node, "`name`") if name_node is not None else default_name
+        description = _TEXT.read(text_node, "`description`") if text_node is not None else ""
+    default = merged.settings.get("default", ("deny", ""))[0]
+    target = merged.settings.get("target", ("task", ""))[0]
+    m = _KERNEL.fullmatch(merged.settings.get("kernel", ("7.0+", ""))[0])
+    assert m is not None
     return Policy(name, tuple(merged.rules), Action(default), TargetKind(target), (int(m.group(1)), int(m.group(2))),
                   None if merged.flags is None else merged.flags[0],
                   None if merged.register is None else merged.register[0], description, tuple(merged.sources))
@@ -274,229 +351,281 @@ def _build(top: _Doc, merged: _Merged, *, default_name: str) -> Policy:
 
 # -- sections ---------------------------------------------------------------------------------------------------
 
-def _flag_bits(doc: _Doc, raw: Any, key: str, table: str = "flags", index: int = 0) -> int:
-    names = raw if isinstance(raw, list) else [raw]
+def _flag_bits(node: Node, key: str) -> int:
+    items = node.items if isinstance(node, Array) else (node,)
     out = 0
-    for item in names:
-        if isinstance(item, int) and not isinstance(item, bool) and 0 <= item <= 0x7F:
-            out |= item
+    for item in items:
+        if not isinstance(item, Scalar):
+            raise _fail(item.pos, f"`{key}`: an SQE flag name, not {describe(item)}")
+        value = item.value
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0x7F:
+            out |= value
             continue
-        if not isinstance(item, str):
-            raise doc.error(f"`{key}`: an SQE flag name, not {_show(item)}", table, index, key)
-        for part in item.split("|"):
+        if not isinstance(value, str):
+            raise _fail(item.pos, f"`{key}`: an SQE flag name or a number in 0..0x7f, not {describe(item)}")
+        for part in value.split("|"):
             flag = part.strip().upper().removeprefix("IOSQE_")
             if flag not in SqeFlag.__members__:
-                raise doc.error(f"`{key}`: unknown SQE flag {_show(part.strip())}"
-                                f"{_closest(flag, list(SqeFlag.__members__))}", table, index, key)
+                raise _fail(item.pos, f"`{key}`: unknown SQE flag {token(part.strip())}"
+                                      f"{did_you_mean(flag, SqeFlag.__members__)}")
             out |= int(SqeFlag[flag])
     return out
 
 
-def _flags(doc: _Doc) -> Flags:
-    raw = doc.data["flags"]
-    if not isinstance(raw, Mapping):
-        raise doc.error("[flags] must be a table", "flags")
-    for key in raw:
-        if key not in ("allowed", "required"):
-            raise doc.error(f"unknown key `{key}` in [flags]{_closest(key, ('allowed', 'required'))}", "flags", 0, key)
-    pos = doc.index.pos("flags")
-    return Flags(_flag_bits(doc, raw.get("allowed", []), "allowed"), _flag_bits(doc, raw.get("required", []),
-                                                                                   "required"), pos)
+def _flags(doc: _Doc, table: Table) -> Flags:
+    _check_keys(table, ("allowed", "required"), "[flags]")
+    allowed, required = table.get("allowed"), table.get("required")
+    member = doc.root.members["flags"]
+    at = member.key_pos if member.key_pos.line else table.pos
+    return Flags(0 if allowed is None else _flag_bits(allowed, "allowed"),
+                 0 if required is None else _flag_bits(required, "required"), Pos(at.file, at.line, at.column))
 
 
-def _register(doc: _Doc) -> frozenset[int]:
-    raw = doc.data["register"]
-    if not isinstance(raw, Mapping):
-        raise doc.error("[register] must be a table", "register")
-    for key in raw:
-        if key != "allowed":
-            raise doc.error(f"unknown key `{key}` in [register]{_closest(key, ('allowed',))}", "register", 0, key)
-    items = raw.get("allowed", [])
-    if not isinstance(items, list):
-        raise doc.error("`allowed` is a list of register opcodes", "register", 0, "allowed")
+def _register(table: Table) -> frozenset[int]:
+    _check_keys(table, ("allowed",), "[register]")
+    items = table.get("allowed")
+    if items is None:
+        return frozenset()
+    if not isinstance(items, Array):
+        raise _fail(items.pos, f"`allowed` is a list of register opcodes, not {describe(items)}")
     out = set()
-    for item in items:
-        if isinstance(item, int) and not isinstance(item, bool) and 0 <= item < 256:
-            out.add(item)
+    for item in items.items:
+        value = item.value if isinstance(item, Scalar) else None
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 256:
+            out.add(value)
             continue
-        if not isinstance(item, str):
-            raise doc.error(f"a register opcode name, not {_show(item)}", "register", 0, "allowed")
-        name = item.upper().removeprefix("IORING_")
+        if not isinstance(value, str):
+            raise _fail(item.pos, f"a register opcode name or a number in 0..255, not {describe(item)}")
+        name = value.upper().removeprefix("IORING_")
         name = name.removeprefix("REGISTER_") if name.startswith("REGISTER_") else name
         if name not in RegisterOp.__members__:
-            raise doc.error(f"unknown register opcode {_show(item)}{_closest(name, list(RegisterOp.__members__))}",
-                            "register", 0, "allowed")
+            raise _fail(item.pos, f"unknown register opcode {token(value)}{did_you_mean(name, RegisterOp.__members__)}")
         out.add(int(RegisterOp[name]))
     return frozenset(out)
 
 
-def _opcode(doc: _Doc, raw: Any, table: str, index: int) -> int:
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        if not 0 <= raw < 256:
-            raise doc.error(f"opcode {raw} is out of range", table, index, "op")
-        return raw
-    if not isinstance(raw, str):
-        raise doc.error(f"an opcode name, not {_show(raw)}", table, index, "op")
-    name = raw.upper().removeprefix("IORING_OP_")
+def _op_name(op: int) -> str:
+    try:
+        return SqeOp(op).name
+    except ValueError:
+        return str(op)
+
+
+def _opcode(node: Node) -> int:
+    value = node.value if isinstance(node, Scalar) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value < 256:
+            raise _fail(node.pos, f"opcode {_number_shown(value)} is out of range 0..255")
+        return value
+    if not isinstance(value, str):
+        raise _fail(node.pos, f"an opcode name or a number in 0..255, not {describe(node)}")
+    name = value.upper().removeprefix("IORING_OP_")
     if name not in SqeOp.__members__:
-        raise doc.error(f"unknown opcode {_show(raw)}{_closest(name, list(SqeOp.__members__))}", table, index, "op")
+        raise _fail(node.pos, f"unknown opcode {token(value)}{did_you_mean(name, SqeOp.__members__)}")
     return int(SqeOp[name])
 
 
-def _rule(doc: _Doc, action: Action, index: int, raw: Mapping[str, Any]) -> Rule:
-    table = action.value
-    flat: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in _GROUPS and isinstance(value, Mapping):
-            for sub, inner in value.items():
-                flat[f"{key}.{sub}"] = inner
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One key of a rule, groups flattened (``socket.family``): where the key starts, where its own name is,
+    and its value."""
+
+    start: At
+    key_pos: At
+    value: Node
+
+
+def _flatten(doc: _Doc, table: Table, what: str) -> dict[str, _Entry]:
+    flat: dict[str, _Entry] = {}
+    for key, member in table.members.items():
+        if key in _GROUPS and isinstance(member.value, Table):
+            entries = [(f"{key}.{sub}", _Entry(doc.key_start(member.key_pos, inner.key_pos), inner.key_pos,
+                                               inner.value))
+                       for sub, inner in member.value.members.items()]
         else:
-            flat[key] = value
+            entries = [(key, _Entry(member.key_pos, member.key_pos, member.value))]
+        for name, entry in entries:
+            if name in flat:
+                raise _fail(entry.key_pos, f"{token(name)} is given twice in {what}")
+            flat[name] = entry
+    return flat
+
+
+def _rule(doc: _Doc, action: Action, table: Table) -> Rule:
+    what = f"a [[{action.value}]] rule"
+    flat = _flatten(doc, table, what)
     known = (*_RULE_KEYS, *FIELDS)
-    for key in flat:
+    for key, entry in flat.items():
         if key not in known:
-            raise doc.error(f"unknown key `{key}` in a [[{table}]] rule{_closest(key, known)}", table, index, key)
+            raise _fail(entry.key_pos, f"unknown key {token(key)} in {what}{did_you_mean(key, known, listing=20)}")
     if ("op" in flat) == ("ops" in flat):
-        raise doc.error("a rule names its opcodes with `op` or `ops` (one of them)", table, index)
-    ops_raw = flat.get("ops", [flat.get("op")])
-    if not isinstance(ops_raw, list) or not ops_raw:
-        raise doc.error("`ops` is a non-empty list of opcodes", table, index, "ops")
-    ops = tuple(dict.fromkeys(_opcode(doc, o, table, index) for o in ops_raw))
-    reason, name = flat.get("reason", ""), flat.get("name", "")
-    if not isinstance(reason, str) or not isinstance(name, str):
-        raise doc.error("`reason` and `name` are strings", table, index)
+        at = flat["ops"].key_pos if "op" in flat else table.pos
+        raise _fail(at, "a rule names its opcodes with `op` or `ops` (one of them)")
+    if "ops" in flat:
+        ops_node = flat["ops"].value
+        if not isinstance(ops_node, Array) or not ops_node.items:
+            raise _fail(ops_node.pos, f"`ops` is a non-empty list of opcodes, not {describe(ops_node)}")
+        op_nodes: Sequence[Node] = ops_node.items
+    else:
+        op_nodes = (flat["op"].value,)
+    ops = tuple(dict.fromkeys(_opcode(node) for node in op_nodes))
+    reason = _TEXT.read(flat["reason"].value, "`reason`") if "reason" in flat else ""
+    name = _NAME.read(flat["name"].value, "`name`") if "name" in flat else ""
     predicates = []
-    for key, value in flat.items():
-        if key in FIELDS:
-            f = FIELDS[key]
-            for op in ops:
-                if not f.carried_by(op):
-                    carriers = ", ".join(SqeOp(o).name for o in sorted(f.ops))
-                    name_ = SqeOp(op).name if op < len(SqeOp) else str(op)
-                    raise doc.error(f"`{key}` is not in {name_}'s filter context (it is in {carriers}'s)", table,
-                                    index, key)
-            pos = doc.index.pos(table, index, key)
-            predicates.append(Predicate(key, _tests(f, value, _At(doc, table, index, key)), pos))
-    return Rule(action, ops, tuple(predicates), reason, name, doc.index.pos(table, index))
+    for key, entry in flat.items():
+        if key not in FIELDS:
+            continue
+        f = FIELDS[key]
+        for op in ops:
+            if not f.carried_by(op):
+                carriers = ", ".join(SqeOp(o).name for o in sorted(f.ops))
+                shown = _op_name(op)
+                raise _fail(entry.key_pos, f"`{key}` is not in {shown}'s filter context (it is in {carriers}'s)")
+        start = entry.start
+        predicates.append(Predicate(key, _tests(f, entry.value), Pos(start.file, start.line, start.column)))
+    return Rule(action, ops, tuple(predicates), reason, name, doc.header_pos(table))
 
 
 # -- values -----------------------------------------------------------------------------------------------------
 
-def _number(f: Field, raw: Any, at: _At) -> int:
+def _number(f: Field, node: Node) -> int:
     """One value of ``f``: an int, a constant name from the field's table, ``"A|B"``, or a hex/octal string."""
     def bad(why: str) -> PolicyError:
-        return at.error(f"`{f.name}`: {why}")
+        return _fail(node.pos, f"`{f.name}`: {why}")
 
-    if isinstance(raw, bool) or not isinstance(raw, int | str):
-        raise bad(f"a number or a constant name, not {_show(raw)}")
-    if isinstance(raw, int):
-        value = raw
-    else:
-        value = 0
-        for part in raw.split("|"):
+    value = node.value if isinstance(node, Scalar) else None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise bad(f"a number or a constant name, not {describe(node)}")
+    if isinstance(value, str):
+        text, value = value, 0
+        for part in text.split("|"):
             word = part.strip()
             if word in f.names:
                 value |= f.names[word]
-            elif re.fullmatch(r"0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|\d+", word):
-                value |= int(word, 0)
-            else:
-                options = list(f.names) or ["a number"]
-                raise bad(f"unknown name {_show(word)}{_closest(word, options)}")
+                continue
+            number = None
+            if len(word) <= 80 and _NUMBER_TEXT.fullmatch(word):
+                try:
+                    number = int(word, 0)
+                except ValueError:
+                    raise bad(f"{token(word)} is not a number (decimal digits without a leading 0, or "
+                              "0x/0o/0b digits with single `_` between them)") from None
+            if number is None:
+                hint = did_you_mean(word, f.names) if f.names else "; expected a number"
+                raise bad(f"unknown name {token(word)}{hint}")
+            value |= number
     if f.kind is Kind.PORT and not 0 <= value <= 0xFFFF:
-        raise bad(f"a port is 0..65535, not {value}")
+        raise bad(f"a port is 0..65535, not {_number_shown(value)}")
     if not 0 <= value <= f.limit:
-        raise bad(f"{value} does not fit in {f.bits} bits")
+        raise bad(f"{_number_shown(value)} does not fit in {f.bits} bits")
     if f.name == "sqe_flags" and value & KERNEL_ADDED_FLAGS:
         raise bad("filters cannot test IOSQE_ASYNC or IOSQE_IO_DRAIN: the kernel adds them to what filters see; "
                   "restrict the flags a submitter sets with [flags]")
     return value
 
 
-def _values(f: Field, raw: Any, at: _At) -> tuple[int, ...]:
-    items = raw if isinstance(raw, list) else [raw]
-    if not items or len(items) > MAX_VALUES:
-        raise at.error(f"`{f.name}`: 1 to {MAX_VALUES} values")
-    return tuple(dict.fromkeys(_number(f, v, at) for v in items))
+def _items(node: Node) -> Sequence[Node]:
+    return node.items if isinstance(node, Array) else (node,)
 
 
-def _networks(raw: Any, at: _At) -> tuple[Network, ...]:
-    items = raw if isinstance(raw, list) else [raw]
+def _values(f: Field, node: Node) -> tuple[int, ...]:
+    items = _items(node)
     if not items or len(items) > MAX_VALUES:
-        raise at.error(f"`connect.addr`: 1 to {MAX_VALUES} addresses")
+        raise _fail(node.pos, f"`{f.name}`: 1 to {MAX_VALUES} values, not {len(items)}")
+    return tuple(dict.fromkeys(_number(f, v) for v in items))
+
+
+def _networks(node: Node) -> tuple[Network, ...]:
+    items = _items(node)
+    if not items or len(items) > MAX_VALUES:
+        raise _fail(node.pos, f"`connect.addr`: 1 to {MAX_VALUES} addresses, not {len(items)}")
     out = []
     for item in items:
-        if not isinstance(item, str):
-            raise at.error(f"`connect.addr`: an address or CIDR prefix in quotes, not {_show(item)}")
+        if not isinstance(item, Scalar) or not isinstance(item.value, str):
+            raise _fail(item.pos, f"`connect.addr`: an address or CIDR prefix in quotes, not {describe(item)}")
+        text = item.value.strip()
         try:
-            out.append(ipaddress.ip_network(item.strip(), strict=True))
+            if len(text) > 64 or not text.isascii():
+                raise ValueError(text)
+            out.append(ipaddress.ip_network(text, strict=True))
         except ValueError as exc:
-            raise at.error(f"`connect.addr`: {exc}") from None
+            why = "has host bits set (write the network's own address)" if "host bits" in str(exc) \
+                else "is not an IPv4 or IPv6 address or CIDR prefix"
+            raise _fail(item.pos, f"`connect.addr`: {token(text)} {why}") from None
     return tuple(out)
 
 
-def _address_tests(raw: Any, at: _At) -> tuple[Test, ...]:
-    if not isinstance(raw, Mapping):
-        return (InNetworks(_networks(raw, at)),)
-    extra = set(raw) - {"in", "not_in"}
-    if extra:
-        raise at.error(f"`connect.addr`: an address test is `in` or `not_in`, not `{sorted(extra)[0]}`")
+def _address_tests(node: Node) -> tuple[Test, ...]:
+    if not isinstance(node, Table):
+        return (InNetworks(_networks(node)),)
+    _check_keys(node, ("in", "not_in"), "a `connect.addr` test")
     tests: list[Test] = []
-    if "in" in raw:
-        tests.append(InNetworks(_networks(raw["in"], at)))
-    if "not_in" in raw:
-        tests.append(InNetworks(_networks(raw["not_in"], at), negate=True))
+    inside, outside = node.get("in"), node.get("not_in")
+    if inside is not None:
+        tests.append(InNetworks(_networks(inside)))
+    if outside is not None:
+        tests.append(InNetworks(_networks(outside), negate=True))
     return tuple(tests)
 
 
-def _range(f: Field, raw: Mapping[str, Any], at: _At) -> Range:
+def _range(f: Field, table: Table) -> Range:
     if f.kind not in (Kind.NUMBER, Kind.PORT):
-        raise at.error(f"`{f.name}`: ranges are for numbers and ports")
-    if "range" in raw:
-        bounds = raw["range"]
-        if not isinstance(bounds, list) or len(bounds) != 2:
-            raise at.error(f"`{f.name}`: `range` is [lowest, highest]")
-        lo, hi = (_number(f, b, at) for b in bounds)
+        raise _fail(table.pos, f"`{f.name}`: ranges are for numbers and ports")
+    bounds = table.get("range")
+    if bounds is not None:
+        if not isinstance(bounds, Array) or len(bounds.items) != 2:
+            raise _fail(bounds.pos, f"`{f.name}`: `range` is [lowest, highest], not {describe(bounds)}")
+        lo, hi = (_number(f, b) for b in bounds.items)
     else:
-        lo = _number(f, raw.get("min", 0), at)
-        hi = _number(f, raw["max"], at) if "max" in raw else f.limit
+        low, high = table.get("min"), table.get("max")
+        lo = 0 if low is None else _number(f, low)
+        hi = f.limit if high is None else _number(f, high)
     if lo > hi:
-        raise at.error(f"`{f.name}`: an empty range ({lo} > {hi})")
+        raise _fail(table.pos, f"`{f.name}`: an empty range ({lo} > {hi})")
     return Range(lo, hi)
 
 
-def _tests(f: Field, raw: Any, at: _At) -> tuple[Test, ...]:
+def _tests(f: Field, node: Node) -> tuple[Test, ...]:
     if f.kind is Kind.ADDRESS:
-        return _address_tests(raw, at)
-    if not isinstance(raw, Mapping):
-        return (OneOf(_values(f, raw, at)),)
-    for name in raw:
+        return _address_tests(node)
+    if not isinstance(node, Table):
+        return (OneOf(_values(f, node)),)
+    for name, member in node.members.items():
         if name not in _TEST_KEYS:
-            raise at.error(f"`{f.name}`: unknown test `{name}`{_closest(name, _TEST_KEYS)}")
+            raise _fail(member.key_pos, f"`{f.name}`: unknown test {token(name)}{did_you_mean(name, _TEST_KEYS)}")
     out: list[Test] = []
-    if "in" in raw:
-        out.append(OneOf(_values(f, raw["in"], at)))
-    if "not_in" in raw:
-        out.append(NoneOf(_values(f, raw["not_in"], at)))
-    if "range" in raw or "min" in raw or "max" in raw:
-        out.append(_range(f, raw, at))
+    inside, outside = node.get("in"), node.get("not_in")
+    if inside is not None:
+        out.append(OneOf(_values(f, inside)))
+    if outside is not None:
+        out.append(NoneOf(_values(f, outside)))
+    if "range" in node or "min" in node or "max" in node:
+        out.append(_range(f, node))
     for mode in BitMode:
-        if mode.value in raw:
-            if f.kind is Kind.PORT:
-                raise at.error(f"`{f.name}`: bit tests are not for ports")
-            bits = 0
-            for v in _values(f, raw[mode.value], at):
-                bits |= v
-            if not bits:
-                raise at.error(f"`{f.name}`: `{mode.value}` names no bit")
-            out.append(Bits(mode, bits))
-    if "mask" in raw or "equals" in raw:
-        if "mask" not in raw or "equals" not in raw:
-            raise at.error(f"`{f.name}`: `mask` and `equals` go together")
-        mask, value = _number(f, raw["mask"], at), _number(f, raw["equals"], at)
+        named = node.get(mode.value)
+        if named is None:
+            continue
+        if f.kind is Kind.PORT:
+            raise _fail(named.pos, f"`{f.name}`: bit tests are not for ports")
+        bits = 0
+        for v in _values(f, named):
+            bits |= v
+        if not bits:
+            raise _fail(named.pos, f"`{f.name}`: `{mode.value}` names no bit")
+        out.append(Bits(mode, bits))
+    mask_node, equals_node = node.get("mask"), node.get("equals")
+    if mask_node is not None or equals_node is not None:
+        if mask_node is None or equals_node is None:
+            raise _fail(node.pos, f"`{f.name}`: `mask` and `equals` go together")
+        mask, value = _number(f, mask_node), _number(f, equals_node)
         if value & ~mask:
-            raise at.error(f"`{f.name}`: `equals` has bits outside `mask` ({value:#x} & ~{mask:#x}): it can never "
-                           "match")
+            raise _fail(equals_node.pos, f"`{f.name}`: `equals` has bits outside `mask` ({value:#x} & ~{mask:#x}): "
+                                         "it can never match")
         out.append(Masked(mask, value))
     if not out:
-        raise at.error(f"`{f.name}`: an empty test table")
+        raise _fail(node.pos, f"`{f.name}`: an empty test table")
     return tuple(out)
+
+
+__all__ = ["LIMITS", "MAX_BYTES", "MAX_FILES", "MAX_INCLUDE_DEPTH", "MAX_RULES", "MAX_VALUES", "from_data", "load",
+           "loads"]

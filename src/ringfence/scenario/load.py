@@ -19,7 +19,7 @@ from typing import Any, Final
 from ringfence.abi.layout import FilterRegistration, Restriction, TaskRestrictionHeader
 from ringfence.abi.opcodes import FilterFlag, RegisterOp, RestrictionOp, SetupFlag, SqeOp
 from ringfence.bpf import Program, assemble
-from ringfence.errors import AsmError, InputError, PolicyError, ScenarioError
+from ringfence.errors import AsmError, InputError, ScenarioError
 from ringfence.inputs import (
     PROGRAM_FILE,
     SCENARIO_FILE,
@@ -406,7 +406,7 @@ def _b_policy(f: Fields, c: dict[str, Any], context: _Context) -> s.Step:
     try:
         if chosen == "file":
             name = f.need("file", Str(4096))
-            policy = load_policy(context.refs.resolve(name, f.pos("file")))
+            policy = load_policy(context.refs.resolve(name, f.pos("file")), root=context.refs.root)
             source = name
         else:
             node = f.node("policy")
@@ -414,7 +414,7 @@ def _b_policy(f: Fields, c: dict[str, Any], context: _Context) -> s.Step:
                 raise f.error("policy", "expected a table")
             policy = from_data(plain(node), name="<inline policy>")
             source = "<inline policy>"
-    except PolicyError as exc:
+    except InputError as exc:  # a PolicyError, or the file cannot be read (a directory, a FIFO)
         raise f.error(chosen, exc.render()) from None
     return s.ApplyPolicy(**c, ring=_opt_ring(f), policy=policy, mechanism=mechanism, source=source)
 
