@@ -28,6 +28,22 @@ def test_unreadable_plan_is_usage(tmp_path: Path) -> None:
     assert done.returncode == 2 and "cannot read" in done.stderr and not marker.exists()
 
 
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_a_plan_that_is_no_regular_file_is_refused_not_waited_on(tmp_path: Path, kind: str) -> None:
+    import os
+
+    marker = tmp_path / "ran"
+    plan = tmp_path / "plan"
+    if kind == "fifo":
+        os.mkfifo(plan)  # nobody writes: reading it would block forever
+    elif kind == "directory":
+        plan.mkdir()
+    else:
+        plan = Path("/dev/zero")  # reading it would never end
+    done = _run("--plan", str(plan), "--", "touch", str(marker))
+    assert done.returncode == 2 and str(plan) in done.stderr and not marker.exists()
+
+
 @pytest.mark.parametrize("text", ["{", "[]", '{"format": 99}'])
 def test_broken_plan_is_125_and_nothing_runs(tmp_path: Path, text: str) -> None:
     plan, marker = tmp_path / "p.json", tmp_path / "ran"

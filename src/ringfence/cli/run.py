@@ -64,11 +64,15 @@ def _plan(args: argparse.Namespace) -> object:
     from ringfence.policy.plan import Plan, PlanError
 
     if args.plan:
-        try:
-            with open(args.plan, encoding="utf-8") as f:
-                text = f.read(16 << 20)
-        except OSError as exc:
-            raise SystemExit(_fail(f"cannot read {args.plan}: {exc.strerror}", EXIT_USAGE)) from None
+        from ringfence.errors import InputError, UnreadableError
+        from ringfence.inputs.read import PLAN_FILE, read_input
+
+        try:  # a FIFO, a device or a huge file is refused, never waited on or read to the end
+            text = read_input(args.plan, PLAN_FILE).text
+        except UnreadableError as exc:
+            raise SystemExit(_fail(str(exc), EXIT_USAGE)) from None
+        except InputError as exc:
+            raise SystemExit(_fail(str(exc), 125)) from None
         try:
             return Plan.loads(text)
         except PlanError as exc:

@@ -42,6 +42,7 @@ class InputKind:
 SCENARIO_FILE: Final = InputKind("scenario file", 1 << 20)
 PROGRAM_FILE: Final = InputKind("program file", 256 << 10)
 POLICY_FILE: Final = InputKind("policy file", 1 << 20)
+PLAN_FILE: Final = InputKind("Plan", 16 << 20)
 
 
 @dataclass(frozen=True, slots=True)
