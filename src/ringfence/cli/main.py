@@ -19,7 +19,7 @@ from ringfence.errors import RingfenceError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS: Final = (
-    "asm", "disasm", "check", "emu", "compile", "cost", "verify", "audit", "import_seccomp", "run", "scenario",
+    "asm", "disasm", "check", "emu", "compile", "cost", "verify", "audit", "diff", "import_seccomp", "run", "scenario",
     "probe", "vm",
 )
 
