@@ -6,7 +6,8 @@ import argparse
 from typing import Final
 
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, profile
-from ringfence.cli.common import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, add_json, print_json, usage
+from ringfence.cli.common import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, add_json, print_json
+from ringfence.cli.subjects import usage_error
 
 NAME: Final = "audit"
 SUMMARY: Final = "what a policy or filter program leaves open: findings with severities"
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         subject = read_subject(NAME, args.file, args.opcode)
     except ValueError as e:
-        return usage("ringfence audit", str(e))
+        return usage_error("ringfence audit", str(e), args.json)
     if subject.policy is not None:
         found = audit_policy(subject.policy, prof)
         about: dict[str, object] = {"policy": subject.policy.name}

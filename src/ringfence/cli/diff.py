@@ -6,7 +6,8 @@ import argparse
 from typing import Final
 
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, profile
-from ringfence.cli.common import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, add_json, print_json, usage
+from ringfence.cli.common import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, add_json, print_json
+from ringfence.cli.subjects import usage_error
 
 NAME: Final = "diff"
 SUMMARY: Final = "requests two policies or programs decide differently, each with a witness request (SMT)"
@@ -68,11 +69,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         a, b = _side(args.a, args.opcode, args.kernel), _side(args.b, args.opcode, args.kernel)
     except ValueError as e:
-        return usage("ringfence diff", str(e))
+        return usage_error("ringfence diff", str(e), args.json)
     assert isinstance(a, Side) and isinstance(b, Side)
     for side in (a, b):
         if side.applied is not None and side.applied.error:
-            return usage("ringfence diff", f"{side.label}: the kernel model refuses its Plan: {side.applied.error}")
+            return usage_error("ringfence diff", f"{side.label}: the kernel model refuses its Plan: "
+                               f"{side.applied.error}", args.json)
     prof = profile(args.kernel)
     found = differences(a, b, prof, widening_only=args.narrower_only)
     widens = any(d.b_allows and not d.a_allows for d in found)

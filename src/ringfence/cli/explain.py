@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, KernelProfile, profile
-from ringfence.cli.common import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, EXIT_UNSUPPORTED, add_json, print_json, usage
+from ringfence.cli.common import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, EXIT_UNSUPPORTED, add_json, print_json
+from ringfence.cli.subjects import usage_error
 
 NAME: Final = "explain"
 SUMMARY: Final = "what a program or policy allows, per opcode, read back from the compiled bytes"
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         subject = read_subject(NAME, args.file, args.opcode)
     except ValueError as e:
-        return usage("ringfence explain", str(e))
+        return usage_error("ringfence explain", str(e), args.json)
     try:
         if subject.program is not None:
             assert subject.opcode is not None
@@ -183,7 +184,8 @@ def _policy(args: argparse.Namespace, policy: object, prof: KernelProfile) -> in
     variant = compiled.plan.variants[0]
     applied = apply_variant(variant, compiled.plan.target, prof, inherited=False)
     if applied.error:
-        return usage("ringfence explain", f"the kernel model refuses the Plan: {applied.error}")
+        return usage_error("ringfence explain", f"the kernel model refuses the Plan: {applied.error}",
+                           args.json)
     classic = applied.classic
     ops: list[_Op] = []
     explanations = []
@@ -203,7 +205,8 @@ def _policy(args: argparse.Namespace, policy: object, prof: KernelProfile) -> in
             ops.append(_Op(op, "denied"))
             continue
         if len(programs) != 1:
-            return usage("ringfence explain", f"{op_name(op)}: more than one filter in the chain")
+            return usage_error("ringfence explain", f"{op_name(op)}: more than one filter in the chain",
+                               args.json)
         first = programs[0]
         assert first is not None
         e = explain_program(first.source, op, prof)
