@@ -125,3 +125,23 @@ def test_cli_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert _cli(["diff", str(WEB), str(tmp_path / "nope.toml")], capsys)[0] == 2
     prog = str(ROOT / "tests/corpus/programs/liburing_connect_allow_port.asm")
     assert _cli(["diff", prog, prog], capsys)[0] == 2  # programs need --opcode
+
+
+def test_cli_usage_errors_under_json_are_objects(capsys: pytest.CaptureFixture[str]) -> None:
+    prog = str(ROOT / "tests/corpus/programs/liburing_connect_allow_port.asm")
+    for command in (["diff", prog, prog], ["explain", prog], ["audit", prog],
+                    ["audit", prog, "--opcode", "BOGUS"]):
+        code, out, _ = _cli([*command, "--json"], capsys)
+        doc = json.loads(out)
+        assert code == 2 and doc["schema"] == 1 and doc["error"]["exit"] == 2, command
+
+
+def test_a_policy_against_a_program_on_its_opcode(capsys: pytest.CaptureFixture[str]) -> None:
+    policy = str(ROOT / "tests/corpus/policies/liburing/connect_allow_port.toml")
+    same = str(ROOT / "tests/corpus/programs/liburing_connect_allow_port.asm")
+    other = str(ROOT / "tests/corpus/programs/liburing_connect_allow_family.asm")
+    assert _cli(["diff", policy, same, "--opcode", "CONNECT"], capsys)[0] == 0
+    code, out, _ = _cli(["diff", policy, other, "--opcode", "CONNECT", "--json"], capsys)
+    doc = json.loads(out)
+    assert code == 1 and [d["opcode"] for d in doc["differences"]] == ["CONNECT"]
+    assert int.from_bytes(bytes.fromhex(doc["differences"][0]["context"])[20:22], "big") != 80

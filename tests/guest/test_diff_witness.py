@@ -65,5 +65,6 @@ def test_the_kernel_confirms_the_witness(kind: str) -> None:
         under_b = kernel_results(plans[1], ["witness"])["witness"]
     finally:
         del kernel_requests.REQUESTS["witness"]
+    print(f"witness for the planted {kind} difference: A gives {under_a}, B gives {under_b}")
     assert under_a == -errno.EACCES, under_a
     assert under_b != -errno.EACCES, under_b
