@@ -172,10 +172,10 @@ def _print_proof(proof: dict[str, object] | None, diffs: list[object]) -> None:
 
 def _policy(args: argparse.Namespace, policy: object, prof: KernelProfile) -> int:
     from ringfence.abi.opcodes import SQE_VALID_FLAGS, RegisterOp, op_name
-    from ringfence.policy.ast import Action, Flags, Policy
+    from ringfence.policy.ast import Action, Flags, Policy, Rule
     from ringfence.policy.compile import compile_policy
     from ringfence.policy.evidence import flag_names
-    from ringfence.policy.explain import explain_program, explained_policy, render_policy_toml, rules_for
+    from ringfence.policy.explain import explain_program, render_policy_toml, rules_for
     from ringfence.policy.prove import Side
     from ringfence.policy.replay import apply_variant
 
@@ -218,7 +218,6 @@ def _policy(args: argparse.Namespace, policy: object, prof: KernelProfile) -> in
         flags = Flags(classic.flags_allowed & 0xFF, classic.flags_required & 0xFF)
     register = None if applied.register_op is None else frozenset(
         r for r in range(prof.register_last) if applied.register_op >> r & 1)
-    from ringfence.policy.ast import Rule
 
     rules: list[Rule] = []
     in_language = all(e.in_language for e in explanations)
@@ -231,7 +230,6 @@ def _policy(args: argparse.Namespace, policy: object, prof: KernelProfile) -> in
         elif o.state == "denied" and default is Action.ALLOW:
             rules.append(Rule(Action.DENY, (o.opcode,)))
     base = Policy(f"explained-{policy.name}", tuple(rules), default, policy.target, prof.version, flags, register)
-    _ = explained_policy
     proof: dict[str, object] | None = None
     diffs: list[object] = []
     if args.prove and in_language:

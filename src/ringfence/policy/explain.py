@@ -40,7 +40,7 @@ from ringfence.policy.ast import Test as PolicyTest
 from ringfence.policy.fields import FIELDS, SOCK_TYPE_MASK, Kind
 from ringfence.policy.ir import FALSE, TRUE, Atom, Cmp, Formula, Operand, conj, disj
 from ringfence.policy.lift import Branch, Leaf, Node, lift
-from ringfence.policy.partition import OP_NAMES, Test, View
+from ringfence.policy.partition import Test, View
 
 U32: Final = 0xFFFFFFFF
 PAYLOAD: Final = 16
@@ -683,4 +683,3 @@ def render_policy_toml(policy: Policy) -> str:
 
 __all__ = ["Cond", "ExplainError", "Explanation", "Path", "explain_program", "explained_policy", "known_bits",
            "paths", "predicates", "render_conditions", "render_policy_toml", "rules_for", "word_formula"]
-_ = OP_NAMES
