@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-from ringfence.abi.opcodes import SqeOp
+from ringfence.abi.opcodes import RegisterOp, SqeOp
 
 
 class Danger(enum.Enum):
@@ -130,3 +130,34 @@ ROUTES: Final[tuple[Route, ...]] = (
 
 #: Each opcode's route (opcodes alone in their route are absent).
 ROUTE_OF: Final[Mapping[SqeOp, Route]] = MappingProxyType({op: r for r in ROUTES for op in r.opcodes})
+
+
+#: Opcodes whose restriction leans on others: a policy that checks the first member (CONNECT's destination)
+#: and leaves a later one open (any SOCKET, an addressed send) has checked less than it seems. ``audit`` reports
+#: it beside :data:`ROUTES`; these are not equivalents, so the escape suite does not try them as such.
+COMPANIONS: Final[tuple[Route, ...]] = (
+    _route("destination", "CONNECT SOCKET SEND SENDMSG SEND_ZC SENDMSG_ZC",
+           "a datagram socket names its peer per message (SEND with an address, the msg forms), and SOCKET "
+           "decides which families and types exist at all"),
+)
+
+#: Opcodes that change which files a ring's fixed table or the task's descriptor table holds, and what else
+#: can: each can make "fixed files only" (a required FIXED_FILE flag) porous.
+WIDENING_OPS: Final[Mapping[SqeOp, str]] = MappingProxyType({
+    SqeOp.FILES_UPDATE: "replaces entries of the fixed file table with any descriptor the task holds",
+    SqeOp.FIXED_FD_INSTALL: "turns a fixed file into a regular descriptor of the task",
+    SqeOp.MSG_RING: "passes a fixed file to another ring (descriptor passing), unchecked by that ring's filters",
+})
+
+#: Opcodes that take a direct-descriptor slot (``file_index``), which no filter context shows.
+DIRECT_DESCRIPTOR_OPS: Final = (SqeOp.OPENAT, SqeOp.OPENAT2, SqeOp.SOCKET, SqeOp.ACCEPT)
+
+#: Register opcodes that widen what later requests can reach.
+WIDENING_REGISTER: Final[Mapping[RegisterOp, str]] = MappingProxyType({
+    RegisterOp.PERSONALITY: "registers the task's current credentials; a request naming the personality runs "
+                            "with them even after the task has given them up",
+    RegisterOp.FILES: "fills the fixed file table with any descriptors the task holds",
+    RegisterOp.FILES2: "fills the fixed file table with any descriptors the task holds",
+    RegisterOp.FILES_UPDATE: "replaces entries of the fixed file table",
+    RegisterOp.FILES_UPDATE2: "replaces entries of the fixed file table",
+})

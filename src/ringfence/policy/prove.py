@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from ringfence.abi.layout import FilterRegistration
+from ringfence.abi.opcodes import op_name
 from ringfence.abi.profiles import KernelProfile
 from ringfence.bpf.check import CheckedProgram, check
 from ringfence.bpf.insn import CTX_LOAD, Program
@@ -697,6 +698,145 @@ class _Prover:
         return out
 
 
+# -- differences between two sides ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One side of a ``diff``: a Plan variant as the model applies it, or one program attached to ``opcode``
+    (which says nothing about other opcodes: they are left out of the comparison)."""
+
+    label: str
+    applied: Applied | None = None
+    program: CheckedProgram | None = None
+    opcode: int | None = None
+
+    def allows(self, op: int, raw: int, ctx: bytes) -> bool:
+        """The side's concrete verdict (the model's classic check, then the interpreter on the filter chain)."""
+        if self.program is not None:
+            return run(self.program, ctx).allowed
+        assert self.applied is not None
+        return _Prover._concrete_plan(self.applied, op, raw, ctx)
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """A request on which the two sides disagree: ``witness`` holds the context, the submitted flags and each
+    side's verdict, replayed concretely; ``register`` is set instead for a register opcode."""
+
+    opcode: int
+    witness: Counterexample | None = None
+    register: bool = False
+    a_allows: bool = False
+    b_allows: bool = False
+
+
+class _Differ:
+    def __init__(self, profile: KernelProfile, timeout_ms: int) -> None:
+        self.profile = profile
+        self.timeout_ms = timeout_ms
+        self.v = _Vars.fresh()
+        self.terms = _AssumptionTerms(self.v)
+        self._programs: dict[bytes, Any] = {}
+        self._chains: dict[int, Any] = {}
+
+    def _term(self, checked: CheckedProgram) -> Any:
+        key = checked.source.to_bytes()
+        found = self._programs.get(key)
+        if found is None:
+            found = self._programs[key] = _allows(symbolic_result(checked, _BpfAlgebra(self.v.words)))
+        return found
+
+    def formula(self, side: Side, op: int) -> Any:
+        """What ``side`` allows for requests of ``op``: a formula over the submitted flags and the context."""
+        if side.program is not None:
+            return self._term(side.program)
+        assert side.applied is not None
+        classic = side.applied.classic
+        if classic is None:
+            allowed = _TRUE
+        elif classic.sqe_op >> op & 1:
+            allowed = _flags_check(self.v.raw, classic.flags_allowed & 0xFF, classic.flags_required & 0xFF)
+        else:
+            allowed = _FALSE
+        head = side.applied.heads[op]
+        parts = []
+        for node in walk(head) if head is not None else ():
+            if node.program is None:
+                parts = [_FALSE]
+                break
+            parts.append(self._term(node.program))
+        return _all([allowed, *parts])
+
+    def witness(self, op: int, a: Any, b: Any, widening_only: bool) -> tuple[int, bytes] | str | None:
+        """A request (flags, context) the kernel can build on which ``a`` and ``b`` differ (``widening_only``: ``b``
+        allows and ``a`` denies), preferring no flags; None when there is none, a reason when the solver gave up."""
+        question = _all([b, _not(a)]) if widening_only else z3.Xor(a, b)
+        if question is _FALSE or (not widening_only and a is b):
+            return None
+        s = z3.SolverFor("QF_BV")
+        s.set("timeout", self.timeout_ms)
+        s.add(question)
+        for a_ in assume.concerning(op, self.profile, request=True):
+            s.add(a_.constraint(self.terms, op, self.profile))
+        s.push()
+        s.add(self.v.raw == 0)
+        verdict = s.check()
+        if verdict != z3.sat:
+            s.pop()
+            verdict = s.check()
+        if verdict == z3.unsat:
+            return None
+        if verdict == z3.unknown:
+            return str(s.reason_unknown())
+        model = s.model()
+        return self.v.value(model, self.v.raw), self.v.ctx(model)
+
+
+def differences(a: Side, b: Side, profile: KernelProfile, *, widening_only: bool = False,
+                timeout_ms: int = DEFAULT_TIMEOUT_MS) -> tuple[Difference, ...]:
+    """Every opcode (and register opcode) whose verdict differs between ``a`` and ``b``, each with a witness the
+    kernel can build, confirmed by replaying it concretely on both sides; with ``widening_only``, only what
+    ``b`` allows and ``a`` denies. Raises :class:`~ringfence.errors.ProofError` if the solver gives up or a
+    witness does not reproduce (a prover bug, never reported as a difference)."""
+    from ringfence.errors import ProofError
+
+    d = _Differ(profile, timeout_ms)
+    ops = [op for op in range(profile.op_last)
+           if all(s.opcode is None or s.opcode == op for s in (a, b))]
+    out: list[Difference] = []
+    for op in ops:
+        fa, fb = d.formula(a, op), d.formula(b, op)
+        found = d.witness(op, fa, fb, widening_only)
+        if found is None:
+            continue
+        if isinstance(found, str):
+            raise ProofError(f"the solver gave up on {op_name(op)}: {found}")
+        raw, ctx = found
+        got_a, got_b = a.allows(op, raw, ctx), b.allows(op, raw, ctx)
+        if got_a == got_b or assume.violated(ctx, op, profile, raw):
+            raise ProofError(f"the witness for {op_name(op)} does not reproduce concretely: a prover bug")
+        programs = tuple(dict.fromkeys(p for s in (a, b) for p in _programs_of(s, op)))
+        example = Counterexample(op, ctx, got_a, got_b, profile.name, raw, programs, sides=(a.label, b.label),
+                                 has_context=profile.bpf_filters)
+        out.append(Difference(op, example, a_allows=got_a, b_allows=got_b))
+    if a.applied is not None and b.applied is not None:
+        for r in range(profile.register_last):
+            ra = a.applied.register_op is None or bool(a.applied.register_op >> r & 1)
+            rb = b.applied.register_op is None or bool(b.applied.register_op >> r & 1)
+            if ra != rb and (rb or not widening_only):
+                out.append(Difference(r, register=True, a_allows=ra, b_allows=rb))
+    return tuple(out)
+
+
+def _programs_of(side: Side, op: int) -> tuple[bytes, ...]:
+    if side.program is not None:
+        return (side.program.source.to_bytes(),)
+    assert side.applied is not None
+    head = side.applied.heads[op]
+    return tuple(n.program.source.to_bytes() for n in (walk(head) if head is not None else ())
+                 if n.program is not None)
+
+
 def prove_plan(plan: Plan, policy: Policy, profile: KernelProfile, *,
                timeout_ms: int = DEFAULT_TIMEOUT_MS) -> ProofReport:
     """Prove every variant of ``plan`` against ``policy`` on ``profile``; the report says what held."""
@@ -720,4 +860,4 @@ def attach(compiled: Compiled, *, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Compi
     return replace(compiled, plan=replace(compiled.plan, proof=report.proof()))
 
 
-__all__ = ["DEFAULT_TIMEOUT_MS", "SOLVER", "attach", "prove", "prove_plan"]
+__all__ = ["DEFAULT_TIMEOUT_MS", "SOLVER", "Difference", "Side", "attach", "differences", "prove", "prove_plan"]
