@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import textwrap
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -250,7 +251,9 @@ def generalise(counts: Mapping[Shape, int], options: Options) -> Learned:
                                 "ringfence learn")
     header = [f"Learned by `ringfence learn` from {len(runs)} run(s):"] + [f"  {r}" for r in runs]
     header += ["Default deny: anything not seen is refused. Generalisations applied:"]
-    header += [f"  - {RULES[k]}" for k in RULES if k in used]
+    for k, says in RULES.items():
+        if k in used:
+            header += textwrap.wrap(says, 112, initial_indent="  - ", subsequent_indent="    ")
     if denied:
         header += ["Denied while learning (EACCES), not allowed here:"]
         header += [f"  - {describe(s)}: {_times(n)}" for s, n in sorted(denied.items())]

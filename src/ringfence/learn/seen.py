@@ -76,8 +76,9 @@ def shapes(records: Iterable[Record]) -> Counter[Shape]:
         elif isinstance(r, Failed):
             ctx = pending.pop(r.req, None)
             fields = _ctx_fields(ctx) if ctx is not None and CONTEXT_OPS.get(r.opcode) == ctx.kind else ()
+            if r.req in open_:  # as for a submission: the earlier request on this pointer has completed
+                counts[Shape(*open_.pop(r.req))] += 1
             counts[Shape(r.opcode, r.flags & IOSQE_MASK, fields, errno_name(-r.error), True)] += 1
-            open_.pop(r.req, None)
         elif isinstance(r, Complete) and r.req in open_:
             opcode, flags, fields = open_.pop(r.req)
             counts[Shape(opcode, flags, fields, "ok" if r.result >= 0 else errno_name(-r.result))] += 1
