@@ -24,10 +24,12 @@ ALLOWED: dict[str, set[str]] = {
     "vm": {"errors"},
     "policy": {"errors", "abi", "bpf", "model", "inputs"},
     "sandbox": {"errors", "abi", "bpf", "live", "policy"},
+    "learn": {"errors", "abi", "bpf", "live", "policy"},
     # beside the floors: they may import any floor, no floor imports them
     "scenario": {"errors", "abi", "bpf", "model", "policy", "inputs"},
     "harness": {"errors", "abi", "bpf", "live", "scenario"},
-    "cli": {"errors", "abi", "bpf", "scenario", "model", "live", "harness", "vm", "policy", "sandbox", "cli", "inputs"},
+    "cli": {"errors", "abi", "bpf", "scenario", "model", "live", "harness", "vm", "policy", "sandbox", "cli", "inputs",
+            "learn"},
 }
 STDLIB_ONLY = {"live", "harness", "vm", "abi", "bpf", "errors", "sandbox", "inputs"}
 #: The one module that may import z3.

@@ -19,8 +19,8 @@ from ringfence.errors import RingfenceError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS: Final = (
-    "asm", "disasm", "check", "emu", "compile", "cost", "verify", "audit", "explain", "diff", "import_seccomp",
-    "run", "scenario", "probe", "vm",
+    "asm", "disasm", "check", "emu", "compile", "cost", "verify", "audit", "explain", "diff", "learn", "watch",
+    "import_seccomp", "run", "scenario", "probe", "vm",
 )
 
 
