@@ -95,6 +95,15 @@ STEP_CASES = [
     ('do = "nnp"\ntask = 5', 10, 8, "`task`: expected a name"),
     ('do = "nnp"\nexpect = "EACESS"', 10, 10, "did you mean `EACCES`?"),
     ('do = "nnp"\nexpect = { "<7.0+" = "ok" }', 10, 12, "`<7.0+` is not a kernel selector"),
+    ('do = "enable"\nring = "r"\nnr_args = -1', 11, 11, "`nr_args`: -1 is out of range 0..65535"),
+    ('do = "enable"\nring = "r"\narg = 1', 11, 7, "`arg`: expected true or false"),
+    ('do = "wait"\nring = "r"\ntimeout_ms = 0', 11, 14, "`timeout_ms`: 0 is out of range 1..1000"),
+    ('do = "wait"\nring = "r"\nmin_complete = 65536', 11, 16, "65536 is out of range 0..65535"),
+    ('do = "wait"', 8, 1, "this `wait` step needs `ring`"),
+    ('do = "filter"\nnull = true\nopcode = "NOP"', 11, 10, "`null = true` passes a NULL registration"),
+    ('do = "restrict"\nrecords = [["SQE_OP", "NOP", 256]]', 10, 30, "`records[0][2]`: 256 is out of range 0..255"),
+    ('do = "restrict"\nrecords = [["SQE_OP", "NOP", 0, [1, 2]]]', 10, 33, "`records[0][3]`: 2 values, exactly 3"),
+    ('do = "restrict"\nrecords = [["SQE_OP", "NOP", 0, [1, 2, 3], 4]]', 10, 12, "[type, value, resv, [resv2 x 3]]"),
 ]
 
 

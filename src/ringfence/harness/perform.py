@@ -99,7 +99,23 @@ def do_close(proc: AgentProcess, step: s.CloseRing) -> Reply:
 
 
 def do_enable(proc: AgentProcess, step: s.EnableRing) -> Reply:
-    return _outcome(_sys.register_raw(_fd_of(proc, step.ring), RegisterOp.ENABLE_RINGS, 0, 0))
+    zeros = ctypes.create_string_buffer(16)  # what a non-NULL argument points at: zeroed memory of this agent
+    arg = ctypes.addressof(zeros) if step.arg else 0
+    return _outcome(_sys.register_raw(_fd_of(proc, step.ring), RegisterOp.ENABLE_RINGS, arg, step.nr_args))
+
+
+def do_wait(proc: AgentProcess, step: s.Wait) -> Reply:
+    """``io_uring_enter(fd, 0, min_complete, GETEVENTS | EXT_ARG)`` bounded by the step's timeout; CQEs it finds
+    are reaped and shown (nothing the harness submits is left in flight, so normally there are none)."""
+    ring = proc.rings.get(step.ring)
+    seconds, ms = divmod(step.timeout_ms, 1000)
+    ts = _sys.KernelTimespec(seconds, ms * 1_000_000)
+    arg = _sys.GeteventsArg(0, 0, 0, ctypes.addressof(ts))
+    fd = NOT_OPEN if ring is None else ring.fd
+    result = _sys.enter_raw(fd, 0, step.min_complete, _sys.IORING_ENTER_GETEVENTS | _sys.IORING_ENTER_EXT_ARG,
+                            arg=ctypes.addressof(arg), argsz=ctypes.sizeof(arg))
+    found = [] if ring is None else ring.reap()
+    return _outcome(result, cqes=[[c.user_data, c.res, c.flags] for c in found])
 
 
 def do_restrict(proc: AgentProcess, step: s.Restrict) -> Reply:
@@ -225,6 +241,7 @@ PERFORMERS: dict[type[s.Step], Callable[[AgentProcess, Any], Reply]] = {
     s.CreateRing: do_ring,
     s.CloseRing: do_close,
     s.EnableRing: do_enable,
+    s.Wait: do_wait,
     s.Restrict: do_restrict,
     s.Filter: do_filter,
     s.Register: do_register,

@@ -305,6 +305,21 @@ class Kernel:
                                  f"exceed its {ring.sq_entries}-entry submission queue")
         return self._submitter.enter(task, ring, tuple(submissions))
 
+    def wait(self, task_name: str, ring_name: str, min_complete: int) -> Reply:
+        """A wait-only ``io_uring_enter`` (``to_submit`` 0, ``GETEVENTS``) bounded by a timeout. Every submission's
+        CQEs are collected when it is made, so a wait for one or more completions times out."""
+        task = self.task(task_name)
+        ring = self.ring_of(task, ring_name)
+        if ring is None:
+            return Reply("EBADF", Explanation(Rule.ENTER_BAD_FD))
+        if ring.disabled:
+            return Reply("EBADFD", Explanation(Rule.ENTER_DISABLED, ring=ring.view()))
+        if ring.has(SetupFlag.DEFER_TASKRUN) and ring.submitter is not task:
+            return Reply("EEXIST", Explanation(Rule.WAIT_DEFER_TASKRUN, ring=ring.view()))
+        if min_complete > 0:
+            return Reply("ETIME", Explanation(Rule.WAIT_TIMEOUT, f"min_complete {min_complete}"))
+        return Reply.ok(Explanation(Rule.WAIT_OK))
+
     # -- questions (no side effects) -----------------------------------------------------------------------
 
     def new_ring_state(self, task_name: str, setup_flags: int = 0) -> RingState:

@@ -149,6 +149,11 @@ class Rule(enum.Enum):
     ENTER_BAD_FD = ("enter.bad-fd", Mechanism.DISPATCH, "the ring is not open in this process", "§8.4")
     ENTER_DISABLED = ("enter.disabled", Mechanism.STATE, "the ring is still disabled (R_DISABLED)", "§8.4")
     ENTER_OK = ("enter.ok", Mechanism.ACCEPTED, "the submission queue was consumed", "§8.2")
+    WAIT_DEFER_TASKRUN = ("wait.defer-taskrun", Mechanism.STATE,
+                          "a DEFER_TASKRUN ring waited on by a task other than its submitter", "§8.4")
+    WAIT_TIMEOUT = ("wait.timeout", Mechanism.STATE, "fewer completions than min_complete arrived before the "
+                    "timeout: nothing is in flight once a submission's CQEs are collected", "§8.4")
+    WAIT_OK = ("wait.ok", Mechanism.ACCEPTED, "enough completions were there (min_complete 0 needs none)", "§8.4")
 
     # -- one request ------------------------------------------------------------------------------------------------
     SQE_OPCODE = ("sqe.opcode-range", Mechanism.VALIDITY, "the SQE opcode is not one this kernel knows",

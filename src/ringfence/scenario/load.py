@@ -70,9 +70,10 @@ _COMMON: Final = frozenset({"do", "task", "expect"})
 STEP_KEYS: Final[Mapping[str, frozenset[str]]] = {
     "nnp": frozenset(), "exec": frozenset(), "drop_privileges": frozenset({"uid"}),
     "fork": frozenset({"child"}), "thread": frozenset({"thread"}),
-    "ring": frozenset({"ring", "flags", "entries"}), "close": frozenset({"ring"}), "enable": frozenset({"ring"}),
+    "ring": frozenset({"ring", "flags", "entries"}), "close": frozenset({"ring"}),
+    "enable": frozenset({"ring", "arg", "nr_args"}), "wait": frozenset({"ring", "min_complete", "timeout_ms"}),
     "restrict": frozenset({"ring", "records", "null", "nr_args", "nr_res", "header_flags", "header_resv"}),
-    "filter": frozenset({"ring", "opcode", "program", "program_file", "insns", "flags", "pdu_size",
+    "filter": frozenset({"ring", "null", "opcode", "program", "program_file", "insns", "flags", "pdu_size",
                          "expect_pdu_size", "filter_len", "null_program", "nr_args", "cmd_type", "cmd_flags",
                          "resv", "filter_resv", "resv2"}),
     "register": frozenset({"ring", "opcode", "files", "result", "registered_ring_index"}),
@@ -308,13 +309,26 @@ def _record(node: Node, index: int, f: Fields) -> Restriction:
     readers: dict[int, Schema[int]] = {RestrictionOp.REGISTER_OP: _RECORD_REGISTER, RestrictionOp.SQE_OP: _RECORD_OP,
                    RestrictionOp.SQE_FLAGS_ALLOWED: SQE_FLAGS, RestrictionOp.SQE_FLAGS_REQUIRED: SQE_FLAGS,
                                        }
-    return Restriction(kind, readers.get(kind, Int(0, U8)).read(value_node, value_name))
+    resv, resv2 = _reserved(node, index)
+    return Restriction(kind, readers.get(kind, Int(0, U8)).read(value_node, value_name), resv, resv2)
 
 
 def _pair(node: Node, name: str) -> tuple[Node, Node]:
-    if not isinstance(node, Array) or len(node) != 2:
-        raise node.pos.error(f"{name}: a restriction record is [type, value]")
+    if not isinstance(node, Array) or not 2 <= len(node) <= 4:
+        raise node.pos.error(f"{name}: a restriction record is [type, value], or [type, value, resv, [resv2 x 3]] "
+                             "to set its reserved bytes")
     return node.items[0], node.items[1]
+
+
+_RESV2: Final = ListOf(Int(0, U32), 3, 3)
+
+
+def _reserved(node: Node, index: int) -> tuple[int, tuple[int, int, int]]:
+    """The record's reserved byte and words (zero unless given): the kernel is not asked to check them."""
+    assert isinstance(node, Array)
+    resv = Int(0, U8).read(node.items[2], f"`records[{index}][2]`") if len(node) > 2 else 0
+    words = _RESV2.read(node.items[3], f"`records[{index}][3]`") if len(node) > 3 else (0, 0, 0)
+    return resv, (words[0], words[1], words[2])
 
 
 def _program(f: Fields, context: _Context) -> tuple[bytes, str]:
@@ -355,6 +369,11 @@ def _assemble(text: str, what: str, pos: Pos) -> Program:
 
 
 def _b_filter(f: Fields, c: dict[str, Any], context: _Context) -> s.Step:
+    if f.get("null", Bool(), False):
+        others = sorted(k for k in f.table.members if k in STEP_KEYS["filter"] - {"ring", "null", "nr_args"})
+        if others:
+            raise f.error(others[0], "`null = true` passes a NULL registration: it has no fields")
+        return s.Filter(**c, ring=_opt_ring(f), registration=None, nr_args=f.get("nr_args", _COUNT, None))
     opcode = f.need("opcode", Either((SQE_OPCODE.options[0], Int(0, U32))))
     program, source = _program(f, context)
     resv2 = f.get("resv2", ListOf(Int(0, U64, text=True), 5, 5), (0, 0, 0, 0, 0))
@@ -427,7 +446,10 @@ _BUILDERS: Final[dict[str, _Builder]] = {
     "exec": lambda f, c, _: s.Exec(**c),
     "ring": _b_ring,
     "close": lambda f, c, _: s.CloseRing(**c, ring=_ring_name(f)),
-    "enable": lambda f, c, _: s.EnableRing(**c, ring=_ring_name(f)),
+    "enable": lambda f, c, _: s.EnableRing(**c, ring=_ring_name(f), arg=f.get("arg", Bool(), False),
+                                           nr_args=f.get("nr_args", _COUNT, 0)),
+    "wait": lambda f, c, _: s.Wait(**c, ring=_ring_name(f), min_complete=f.get("min_complete", _COUNT, 0),
+                                   timeout_ms=f.get("timeout_ms", Int(1, caps.MAX_WAIT_MS), 10)),
     "restrict": _b_restrict,
     "filter": _b_filter,
     "register": _b_register,

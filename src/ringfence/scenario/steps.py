@@ -147,10 +147,25 @@ class CloseRing(Step):
 
 @dataclass(frozen=True, slots=True)
 class EnableRing(Step):
-    """``IORING_REGISTER_ENABLE_RINGS``."""
+    """``IORING_REGISTER_ENABLE_RINGS``; ``arg`` passes a non-NULL pointer (to zeroed memory) and ``nr_args`` a
+    count, both of which the kernel refuses."""
 
     kind: ClassVar[str] = "enable"
     ring: str = ""
+    arg: bool = False
+    nr_args: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Wait(Step):
+    """A wait-only ``io_uring_enter``: ``to_submit`` 0, ``IORING_ENTER_GETEVENTS`` with ``min_complete``. The wait
+    is bounded by ``timeout_ms`` (``IORING_ENTER_EXT_ARG`` with a timespec), so one that nothing can satisfy ends
+    in ``ETIME`` instead of hanging the harness."""
+
+    kind: ClassVar[str] = "wait"
+    ring: str = ""
+    min_complete: int = 0
+    timeout_ms: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +189,8 @@ class Filter(Step):
     """``IORING_REGISTER_BPF_FILTER`` on a ring, or on the task when ``ring`` is ``None``.
 
     ``registration`` is the kernel's argument (its ``program`` the raw ``sock_filter`` array); None passes a
-    NULL pointer. ``source`` is the assembly the program came from (for display). ``expect_pdu_size`` is the
-    value the kernel should write back into ``filter.pdu_size``.
+    NULL pointer (``null = true`` in a scenario). ``source`` is the assembly the program came from (for
+    display). ``expect_pdu_size`` is the value the kernel should write back into ``filter.pdu_size``.
     """
 
     kind: ClassVar[str] = "filter"
@@ -248,7 +263,7 @@ class Scenario:
 #: Every step kind by its ``do`` name: the one registry the loader, the model adapter and the harness share.
 STEPS: Final[Mapping[str, type[Step]]] = {cls.kind: cls for cls in (
     SetNoNewPrivs, DropPrivileges, Fork, SpawnThread, Exec, CreateRing, CloseRing, EnableRing, Restrict, Filter,
-    Register, Submit, ApplyPolicy)}
+    Register, Submit, Wait, ApplyPolicy)}
 
 #: Features a scenario may require; backends report which they have.
 FEATURES: Final = frozenset({
