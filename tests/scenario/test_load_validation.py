@@ -144,6 +144,16 @@ SQE_CASES = [
     ('{ op = "SOCKET", family = "AF_INETT" }', "did you mean `AF_INET`?"),
     ('{ op = "SOCKET", family = -1 }', "-1 is out of range"),
     ('{ op = "NOP", result = "EWHAT" }', "neither `ok` nor an errno name"),
+    ('{ op = "OPENAT", fd = "cwd", path = "/dev/null", flags = "O_RDWR", op_flags = 1 }',
+     "`op_flags` is already set by this opcode's own keys"),
+    ('{ op = "OPENAT", fd = "cwd", path = "/dev/null", addr = 0 }', "a raw `addr` is only for opcodes whose address"),
+    ('{ op = "READV", fd = "zero", addr = 0 }', "READV reads a structure or a path there"),
+    ('{ op = "READ", fd = "zero", addr = 65537 }', "`sqes[0].addr`: 65537 is out of range 0..0x10000"),
+    ('{ op = "NOP", addr = -1 }', "-1 is out of range"),
+    ('{ op = "NOP", personality = 65536 }', "65536 is out of range 0..65535"),
+    ('{ op = "NOP", buf_index = "0x1_0000" }', "out of range 0..65535"),
+    ('{ op = "NOP", file_index = true }', "found the boolean true"),
+    ('{ op = 256 }', "256"),
 ]
 
 

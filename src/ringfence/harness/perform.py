@@ -19,6 +19,7 @@ from typing import Any
 from ringfence.abi import sqe as abisqe
 from ringfence.abi.opcodes import REGISTER_USE_REGISTERED_RING, RegisterOp, SqeFlag, SqeOp
 from ringfence.errors import KernelError, outcome_of
+from ringfence.harness.arena import Arena
 from ringfence.harness.netns import assert_private
 from ringfence.harness.resources import Resources
 from ringfence.live import _sys, sqes
@@ -43,6 +44,14 @@ class AgentProcess:
     rings: dict[str, Ring] = field(default_factory=dict)
     channels: dict[int, socket.socket] = field(default_factory=dict)
     extra_fds: list[int] = field(default_factory=list)                  # eventfds and the like
+    _arena: Arena | None = None
+
+    @property
+    def arena(self) -> Arena:
+        """The process's arena, mapped on first use (a forked child inherits a private copy)."""
+        if self._arena is None:
+            self._arena = Arena()
+        return self._arena
 
 
 def _outcome(result: int, **raw: Any) -> Reply:
@@ -204,7 +213,10 @@ def _prepare(proc: AgentProcess, item: s.SubmitItem) -> sqes.Prepared:
     if sqe.opcode in (SqeOp.OPENAT, SqeOp.OPENAT2):
         sqe = dataclasses.replace(sqe, path=res.path(sqe.path))
     if item.connect is None:
-        return sqes.prepare(sqe, buffer=item.buffer)
+        prepared = sqes.prepare(sqe, buffer=item.buffer)
+        if item.arena is not None:  # a raw addr: the arena's memory instead of a buffer of the harness
+            prepared.sqe.addr = proc.arena.address(item.arena)
+        return prepared
     assert_private(proc.outside_netns)
     to = item.connect
     sock = socket.socket(to.socket_family, to.socket_type or socket.SOCK_STREAM)

@@ -221,6 +221,12 @@ def register(fd: int, opcode: int, arg: int, nr_args: int, operation: str = "") 
     return _checked(register_raw(fd, opcode, arg, nr_args), operation or f"io_uring_register(op {opcode & 0x7fffffff})")
 
 
+def mprotect(address: int, length: int, prot: int) -> None:
+    """``mprotect(2)`` on memory this process mapped; raises :class:`KernelError`."""
+    if _mprotect(address, length, prot) != 0:
+        raise KernelError(ctypes.get_errno(), "mprotect")
+
+
 class ReadOnlyPage:
     """A private page holding ``data`` that nobody can write, not even the kernel on the caller's behalf.
 

@@ -289,6 +289,8 @@ class Kernel:
                 self._blind_supported(RegisterOp(opcode))
             if result != OK:
                 return Reply(spelling(result), Explanation(Rule.REGISTER_HANDLER))
+            if opcode == RegisterOp.PERSONALITY and ring is not None:
+                ring.personalities += 1  # ids are handed out from 1 up
             return Reply.ok(Explanation(Rule.REGISTER_HANDLER))
 
         return self._register(task, self._fd(task, target, registered), opcode | bit, handler)

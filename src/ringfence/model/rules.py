@@ -170,6 +170,8 @@ class Rule(enum.Enum):
     CLASSIC_FLAGS = ("classic.flags-allowed", Mechanism.CLASSIC,
                      "SQE flags the classic restrictions do not allow are set", "§8.1 step 6, §3.6")
     SQE_IOPOLL = ("sqe.iopoll", Mechanism.VALIDITY, "the opcode cannot run on an IOPOLL ring", "§8.1 step 7")
+    SQE_PERSONALITY = ("sqe.personality", Mechanism.VALIDITY,
+                       "no personality is registered on this ring under the SQE's personality id", "§8.1 step 8")
     PREP_SOCKET_TYPE = ("prep.socket-type", Mechanism.PREP,
                         "SOCKET type flag bits other than SOCK_CLOEXEC and SOCK_NONBLOCK", "§8.1 step 9")
     PREP_CONNECT_LENGTH = ("prep.connect-length", Mechanism.PREP,
@@ -178,6 +180,12 @@ class Rule(enum.Enum):
     PREP_OPEN_FIXED = ("prep.open-fixed-file", Mechanism.PREP, "opens do not take FIXED_FILE", "§8.1 step 9")
     PREP_OPEN_PATH = ("prep.open-path", Mechanism.PREP, "the path is empty or longer than PATH_MAX",
                       "§8.1 step 9")
+    PREP_BUF_INDEX = ("prep.buf-index", Mechanism.PREP, "OPENAT, OPENAT2 and SOCKET take no buffer index",
+                      "§8.1 step 9")
+    PREP_SOCKET_FIELDS = ("prep.socket-fields", Mechanism.PREP, "SOCKET takes no address and no op_flags",
+                          "§8.1 step 9")
+    PREP_DIRECT_CLOEXEC = ("prep.direct-cloexec", Mechanism.PREP,
+                           "a direct descriptor (file_index) cannot be close-on-exec", "§8.1 step 9")
     FILTER_DENIED = ("filter.denied", Mechanism.FILTER, "a filter for this opcode returned 0", "§8.1 step 10, §6.4")
     FILTER_DENY_REST = ("filter.deny-rest", Mechanism.FILTER,
                         "a DENY_REST registration left this opcode permanently denied", "§6.3, §6.4")

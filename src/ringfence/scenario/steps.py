@@ -69,7 +69,8 @@ class SubmitItem:
     ``"pipe.w"``, ``"cwd"``) or an int (a fixed-file index with ``IOSQE_FIXED_FILE``, or a raw number); None when
     ``sqe.fd`` is not a descriptor (SOCKET's domain, NOP). ``result`` is declared: the model cannot perform I/O
     and reports it; the live kernel reports what really happened, so a wrong declaration shows up as a
-    difference. ``buffer`` is the size of the READ/WRITE buffer (and of the READV/WRITEV iovec).
+    difference. ``buffer`` is the size of the READ/WRITE buffer (and of the READV/WRITEV iovec). ``arena`` is a
+    raw ``addr``: an offset into the agent's arena (:mod:`ringfence.harness.arena`), never a host address.
     """
 
     sqe: Sqe
@@ -77,6 +78,7 @@ class SubmitItem:
     result: Outcome = OK
     buffer: int = 8
     connect: ConnectTo | None = None
+    arena: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
