@@ -44,6 +44,8 @@ class AgentProcess:
     rings: dict[str, Ring] = field(default_factory=dict)
     channels: dict[int, socket.socket] = field(default_factory=dict)
     extra_fds: list[int] = field(default_factory=list)                  # eventfds and the like
+    inbox: list[int] = field(default_factory=list)                      # descriptors that came with the step
+    request: dict[str, Any] = field(default_factory=dict)              # the step message being performed
     _arena: Arena | None = None
 
     @property
@@ -90,6 +92,15 @@ def do_drop_privileges(proc: AgentProcess, step: s.DropPrivileges) -> Reply:
     return {"result": "ok", "raw": {"caps": _sys.effective_caps()}}
 
 
+def do_userns(proc: AgentProcess, step: s.UserNamespace) -> Reply:
+    """``unshare(CLONE_NEWUSER)`` for the agent's process (the loader makes sure it has one thread)."""
+    try:
+        _sys.unshare(_sys.CLONE_NEWUSER)
+    except KernelError as exc:
+        return {"result": exc.name, "raw": {}}
+    return {"result": "ok", "raw": {"caps": _sys.effective_caps(), "uid": os.getuid()}}
+
+
 def do_ring(proc: AgentProcess, step: s.CreateRing) -> Reply:
     try:
         ring = Ring.setup(step.entries, step.setup_flags)
@@ -97,6 +108,39 @@ def do_ring(proc: AgentProcess, step: s.CreateRing) -> Reply:
         return {"result": exc.name, "raw": {"errno": exc.errno}}
     proc.rings[step.ring] = ring
     return {"result": "ok", "raw": {"fd": ring.fd, "features": ring.features, "sq_entries": ring.sq_entries}}
+
+
+def do_pass_ring(proc: AgentProcess, step: s.PassRing) -> Reply:
+    """Both sides of a ring handoff; the coordinator sends the step to the sender (``role`` ``give``), then to the
+    receiver (``take``) with what the sender answered and, for ``scm_rights``, the descriptor itself."""
+    if proc.request.get("role") == "take":
+        return _take_ring(proc, step, proc.request["give"])
+    ring = proc.rings.get(step.ring)
+    if ring is None:
+        return {"result": "EBADF", "raw": {"not_open": step.ring}}
+    raw = {"fd": ring.fd, "pid": os.getpid(), "params": bytes(ring.params).hex()}
+    return {"result": "ok", "raw": raw, "fds": [ring.fd] if step.via == "scm_rights" else []}
+
+
+def _take_ring(proc: AgentProcess, step: s.PassRing, give: dict[str, Any]) -> Reply:
+    if step.via == "scm_rights":
+        if len(proc.inbox) != 1:
+            raise RuntimeError(f"expected one descriptor with the ring, got {len(proc.inbox)}")
+        fd = proc.inbox.pop()
+    else:
+        pidfd = os.pidfd_open(int(give["pid"]))
+        try:
+            fd = _sys.pidfd_getfd_raw(pidfd, int(give["fd"]))
+        finally:
+            os.close(pidfd)
+        if fd < 0:
+            return _outcome(fd)
+    params = _sys.Params.from_buffer_copy(bytes.fromhex(give["params"]))
+    old = proc.rings.pop(step.ring, None)
+    if old is not None:
+        old.close()
+    proc.rings[step.ring] = Ring(fd, params)
+    return {"result": "ok", "raw": {"fd": fd}}
 
 
 def do_close(proc: AgentProcess, step: s.CloseRing) -> Reply:
@@ -250,8 +294,10 @@ def do_submit(proc: AgentProcess, step: s.Submit) -> Reply:
 PERFORMERS: dict[type[s.Step], Callable[[AgentProcess, Any], Reply]] = {
     s.SetNoNewPrivs: do_nnp,
     s.DropPrivileges: do_drop_privileges,
+    s.UserNamespace: do_userns,
     s.CreateRing: do_ring,
     s.CloseRing: do_close,
+    s.PassRing: do_pass_ring,
     s.EnableRing: do_enable,
     s.Wait: do_wait,
     s.Restrict: do_restrict,

@@ -40,6 +40,15 @@ class Rule(enum.Enum):
     NNP_SET = ("task.nnp", Mechanism.ACCEPTED, "no_new_privs is set for this task and the tasks it creates", "§4.2")
     PRIVILEGES_DROPPED = ("task.drop-privileges", Mechanism.ACCEPTED,
                           "the process becomes an unprivileged user and loses CAP_SYS_ADMIN", "§4.2")
+    USERNS_ENTERED = ("task.userns", Mechanism.ACCEPTED, "the process enters a new user namespace and holds every "
+                      "capability there, CAP_SYS_ADMIN included", "§4.2")
+    USERNS_UNMAPPED = ("task.userns-unmapped", Mechanism.STATE, "the process is in a user namespace without uid "
+                       "or gid mappings: changing ids and making a further user namespace are refused", "§4.2")
+    RING_PASSED = ("ring.passed", Mechanism.ACCEPTED, "another process now holds a descriptor of the ring: its "
+                   "restrictions and filters go with it, the receiver's own task restrictions do not reach it",
+                   "§4.6")
+    RING_NOT_SENDABLE = ("ring.not-sendable", Mechanism.VALIDITY, "io_uring descriptors cannot be sent over an "
+                         "AF_UNIX socket (SCM_RIGHTS)", "§4.6")
     FORKED = ("task.fork", Mechanism.ACCEPTED, "a new process: copied descriptors, a copy of the task's "
               "restrictions, filters shared copy-on-write", "§4.6")
     THREAD = ("task.thread", Mechanism.ACCEPTED, "a new thread: shared descriptors, a copy of the creating task's "

@@ -68,9 +68,10 @@ _HEAD: Final = frozenset({"name", "description", "source", "spec", "kernels", "r
 _COMMON: Final = frozenset({"do", "task", "expect"})
 #: Keys each step kind understands besides ``do``, ``task`` and ``expect``.
 STEP_KEYS: Final[Mapping[str, frozenset[str]]] = {
-    "nnp": frozenset(), "exec": frozenset(), "drop_privileges": frozenset({"uid"}),
+    "nnp": frozenset(), "exec": frozenset(), "userns": frozenset(), "drop_privileges": frozenset({"uid"}),
     "fork": frozenset({"child"}), "thread": frozenset({"thread"}),
     "ring": frozenset({"ring", "flags", "entries"}), "close": frozenset({"ring"}),
+    "pass_ring": frozenset({"ring", "to", "via"}),
     "enable": frozenset({"ring", "arg", "nr_args"}), "wait": frozenset({"ring", "min_complete", "timeout_ms"}),
     "restrict": frozenset({"ring", "records", "null", "nr_args", "nr_res", "header_flags", "header_resv"}),
     "filter": frozenset({"ring", "null", "opcode", "program", "program_file", "insns", "flags", "pdu_size",
@@ -119,6 +120,7 @@ class _Context:
 
     file: str
     refs: References
+    requires: tuple[str, ...] = ()
     sqes: int = 0
     insns: int = 0
     sites: list[dict[str, Pos]] = field(default_factory=list)
@@ -214,7 +216,7 @@ def _scenario(node: Node, file: str, directory: Path, root: str | os.PathLike[st
             raise top.error("step", "no [[step]] entries")
     except InputError as exc:
         raise ScenarioError.of(exc) from None
-    context = _Context(file, refs)
+    context = _Context(file, refs, tuple(requires))
     built = []
     for index, raw in enumerate(raw_steps.items):
         try:
@@ -253,7 +255,7 @@ def _step(node: Node, index: int, context: _Context) -> s.Step:
     common = {"task": fields.get("task", NAME, "main"), "line": index,
               "expect": expectation(fields, submit=kind == "submit")}
     context.sites.append({key: fields.key_pos(key) if key in fields.table else fields.table.pos
-                          for key in ("task", "ring", "child", "thread", "do")})
+                          for key in ("task", "ring", "child", "thread", "to", "do")})
     return _BUILDERS[kind](fields, common, context)
 
 
@@ -387,7 +389,7 @@ def _b_filter(f: Fields, c: dict[str, Any], context: _Context) -> s.Step:
                     expect_pdu_size=f.get("expect_pdu_size", Int(0, U8), None), source=source)
 
 
-def _b_register(f: Fields, c: dict[str, Any], _: _Context) -> s.Step:
+def _b_register(f: Fields, c: dict[str, Any], context: _Context) -> s.Step:
     op = f.need("opcode", _REGISTER_OPCODE)
     if op in (RegisterOp.RESTRICTIONS, RegisterOp.BPF_FILTER):
         raise f.error("opcode", f"use a `{'restrict' if op == RegisterOp.RESTRICTIONS else 'filter'}` step for "
@@ -395,6 +397,8 @@ def _b_register(f: Fields, c: dict[str, Any], _: _Context) -> s.Step:
     files = f.get("files", ListOf(RESOURCE, caps.MAX_FILES), ())
     if files and op != RegisterOp.FILES:
         raise f.error("files", "only a FILES registration takes `files`")
+    if "listen" in files:
+        _need_netns(f, "files", context)
     return s.Register(**c, ring=_opt_ring(f), opcode=op, files=files, result=f.get("result", OUTCOME, s.OK),
                       registered_ring_index=f.get("registered_ring_index", Int(-1, U16), None))
 
@@ -406,9 +410,21 @@ def _b_submit(f: Fields, c: dict[str, Any], context: _Context) -> s.Step:
     if context.sqes > caps.MAX_SQES:
         raise f.error("sqes", f"the scenario submits more than {caps.MAX_SQES} SQEs in all")
     context.check_work(f, "sqes")
-    return s.Submit(**c, ring=ring, sqes=tuple(read_sqe(node, i) for i, node in enumerate(nodes)))
+    items = tuple(read_sqe(node, i) for i, node in enumerate(nodes))
+    if any(item.fd == "listen" for item in items):
+        _need_netns(f, "sqes", context)
+    return s.Submit(**c, ring=ring, sqes=items)
 
 
+def _need_netns(f: Fields, key: str, context: _Context) -> None:
+    """The `listen` socket exists only in a private network namespace, which the scenario must ask for."""
+    if "netns" not in context.requires:
+        raise f.error(key, "the `listen` resource exists only in a private network namespace: add \"netns\" to "
+                           "`requires` in [scenario]")
+
+
+_VIA: Final = Choice({"scm_rights": "scm_rights", "pidfd_getfd": "pidfd_getfd"}, what="way to pass a ring",
+                     fold=False)
 _MECHANISM: Final = Choice({"classic": "classic", "filters": "filters"}, what="mechanism", fold=False)
 
 
@@ -444,8 +460,11 @@ _BUILDERS: Final[dict[str, _Builder]] = {
     "fork": lambda f, c, _: s.Fork(**c, child=f.need("child", NAME)),
     "thread": lambda f, c, _: s.SpawnThread(**c, thread=f.need("thread", NAME)),
     "exec": lambda f, c, _: s.Exec(**c),
+    "userns": lambda f, c, _: s.UserNamespace(**c),
     "ring": _b_ring,
     "close": lambda f, c, _: s.CloseRing(**c, ring=_ring_name(f)),
+    "pass_ring": lambda f, c, _: s.PassRing(**c, ring=_ring_name(f), to=f.need("to", NAME),
+                                           via=f.get("via", _VIA, "scm_rights")),
     "enable": lambda f, c, _: s.EnableRing(**c, ring=_ring_name(f), arg=f.get("arg", Bool(), False),
                                            nr_args=f.get("nr_args", _COUNT, 0)),
     "wait": lambda f, c, _: s.Wait(**c, ring=_ring_name(f), min_complete=f.get("min_complete", _COUNT, 0),
@@ -487,11 +506,14 @@ def check_names(steps: tuple[s.Step, ...], path: str, sites: Sequence[Mapping[st
                 processes += 1
             else:
                 process_of[name] = process_of[step.task]
-        elif isinstance(step, s.Exec):
+        elif isinstance(step, (s.Exec, s.UserNamespace)):
             threads = [t for t, p in process_of.items() if p == process_of[step.task]]
             if len(threads) != 1:
-                raise bad(f"exec by {step.task}: its process has {len(threads)} threads")
-        elif isinstance(step, s.CreateRing):
+                raise bad(f"{step.kind} by {step.task}: its process has {len(threads)} threads")
+        elif isinstance(step, s.PassRing) and (step.to not in process_of
+                                               or process_of[step.to] == process_of[step.task]):
+            raise bad(f"pass_ring to {step.to!r}: no such task, or it is in the sending task's own process", "to")
+        if isinstance(step, s.CreateRing):
             if not step.ring or step.ring in rings:
                 raise bad(f"ring name {step.ring!r} is empty or already used", "ring")
             rings.add(step.ring)

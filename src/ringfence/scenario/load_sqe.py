@@ -19,7 +19,7 @@ from ringfence.scenario.safety import path_problem
 OPCODE: Final = Either((Choice({op.name: int(op) for op in SqeOp}, what="SQE opcode", prefixes=("IORING_OP_",)),
                         Int(0, U8)))
 SQE_FLAGS: Final = Bits({f.name: int(f) for f in SqeFlag if f.name}, U8, what="SQE flag", prefixes=("IOSQE_",))
-RESOURCES: Final = ("null", "zero", "pipe.r", "pipe.w", "cwd")
+RESOURCES: Final = ("null", "zero", "pipe.r", "pipe.w", "cwd", "file", "sock.a", "sock.b", "listen")
 RESOURCE: Final = Choice({name: name for name in RESOURCES}, what="resource", fold=False)
 
 #: Raw SQE fields any SQE may set, with their ranges: they reach the kernel as written.

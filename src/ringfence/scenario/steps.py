@@ -107,6 +107,14 @@ class DropPrivileges(Step):
 
 
 @dataclass(frozen=True, slots=True)
+class UserNamespace(Step):
+    """``unshare(CLONE_NEWUSER)``: the process enters a new user namespace, where it holds every capability (no uid
+    mapping is written). Only for a task that is its process's only thread, like ``exec``."""
+
+    kind: ClassVar[str] = "userns"
+
+
+@dataclass(frozen=True, slots=True)
 class Fork(Step):
     """Create a child process; ``child`` names its (only) task."""
 
@@ -145,6 +153,18 @@ class CloseRing(Step):
 
     kind: ClassVar[str] = "close"
     ring: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PassRing(Step):
+    """Hand this process's descriptor of ``ring`` to the process of task ``to``, which then holds the ring under the
+    same name: sent over an ``AF_UNIX`` socket (``via = "scm_rights"``), or taken by the receiver with
+    ``pidfd_getfd(2)`` (``via = "pidfd_getfd"``). The result is the receiving side's."""
+
+    kind: ClassVar[str] = "pass_ring"
+    ring: str = ""
+    to: str = ""
+    via: str = "scm_rights"
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,8 +284,8 @@ class Scenario:
 
 #: Every step kind by its ``do`` name: the one registry the loader, the model adapter and the harness share.
 STEPS: Final[Mapping[str, type[Step]]] = {cls.kind: cls for cls in (
-    SetNoNewPrivs, DropPrivileges, Fork, SpawnThread, Exec, CreateRing, CloseRing, EnableRing, Restrict, Filter,
-    Register, Submit, Wait, ApplyPolicy)}
+    SetNoNewPrivs, DropPrivileges, UserNamespace, Fork, SpawnThread, Exec, CreateRing, CloseRing, PassRing,
+    EnableRing, Restrict, Filter, Register, Submit, Wait, ApplyPolicy)}
 
 #: Features a scenario may require; backends report which they have.
 FEATURES: Final = frozenset({
