@@ -191,14 +191,17 @@ def do_filter(proc: AgentProcess, step: s.Filter) -> Reply:
     return reply
 
 
+#: Bytes of the buffer a BUFFERS registration registers: the start of the agent's arena.
+REGISTERED_BUFFER = 4096
+
+
 def _register_args(proc: AgentProcess, step: s.Register, keep: list[object]) -> tuple[int, int]:
     """``(arg address, nr_args)`` for the register opcodes that take real arguments; NULL/0 for the rest."""
     op = step.opcode
-    if op == RegisterOp.BUFFERS:
-        buf = ctypes.create_string_buffer(4096)
+    if op == RegisterOp.BUFFERS:  # the arena's first 4 KiB: READ_FIXED/WRITE_FIXED reach nothing of the harness
         iov = (_sys.Iovec * 1)()
-        iov[0].iov_base, iov[0].iov_len = ctypes.addressof(buf), 4096
-        keep += [buf, iov]
+        iov[0].iov_base, iov[0].iov_len = proc.arena.address(0), REGISTERED_BUFFER
+        keep.append(iov)
         return ctypes.addressof(iov), 1
     if op == RegisterOp.FILES:
         fds = [proc.resources.fd(f) for f in step.files]

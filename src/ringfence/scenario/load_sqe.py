@@ -28,14 +28,14 @@ _COMMON: Final = frozenset({"op", "ud", "sqe_flags", "fd", "result", "addr", *RA
 #: Opcodes whose ``addr`` is a plain data buffer (or unused): only these take a raw ``addr``, an offset into the
 #: agent's arena. Elsewhere ``addr`` points at a path, a sockaddr or an array of pointers, which arena bytes
 #: must not become.
-ARENA_OPS: Final = frozenset({"NOP", "READ", "WRITE"})
+ARENA_OPS: Final = frozenset({"NOP", "READ", "WRITE", "READ_FIXED", "WRITE_FIXED"})
 _RW: Final = frozenset({"len"})
 #: Keys each opcode understands besides the common ones.
 KEYS: Final[Mapping[str, frozenset[str]]] = {
     "SOCKET": frozenset({"family", "type", "protocol"}), "OPENAT": frozenset({"path", "flags", "mode"}),
     "OPENAT2": frozenset({"path", "flags", "mode", "resolve"}),
     "CONNECT": frozenset({"family", "socket", "type", "addr", "port", "addr_len"}),
-    "READ": _RW, "WRITE": _RW, "READV": _RW, "WRITEV": _RW,
+    "READ": _RW, "WRITE": _RW, "READV": _RW, "WRITEV": _RW, "READ_FIXED": _RW, "WRITE_FIXED": _RW,
 }
 #: Opcodes whose SQE ``fd`` field is not a descriptor: an ``fd`` key would be ignored, so it is refused.
 NO_FD: Final = frozenset({"NOP", "SOCKET"})
@@ -132,7 +132,7 @@ def read_sqe(node: Node, index: int) -> s.SubmitItem:
         sqe = abisqe.openat2(_path(fields, "path", devices=True), how, user_data=ud, flags=flags)
     elif name == "CONNECT":
         sqe, connect = _connect(fields, ud, flags)
-    elif name in ("READ", "WRITE", "READV", "WRITEV"):
+    elif name in ("READ", "WRITE", "READV", "WRITEV", "READ_FIXED", "WRITE_FIXED"):
         sqe = abisqe.rw(opcode, 0, buffer, user_data=ud, flags=flags)
     else:
         sqe = Sqe(opcode, flags, ud, fd=-1 if name == "NOP" else 0)
