@@ -95,6 +95,16 @@ STEP_CASES = [
     ('do = "nnp"\ntask = 5', 10, 8, "`task`: expected a name"),
     ('do = "nnp"\nexpect = "EACESS"', 10, 10, "did you mean `EACCES`?"),
     ('do = "nnp"\nexpect = { "<7.0+" = "ok" }', 10, 12, "`<7.0+` is not a kernel selector"),
+    ('do = "enable"\nring = "r"\nnr_args = -1', 11, 11, "`nr_args`: -1 is out of range 0..65535"),
+    ('do = "enable"\nring = "r"\narg = 1', 11, 7, "`arg`: expected true or false"),
+    ('do = "wait"\nring = "r"\ntimeout_ms = 0', 11, 14, "`timeout_ms`: 0 is out of range 1..1000"),
+    ('do = "wait"\nring = "r"\nmin_complete = 65536', 11, 16, "65536 is out of range 0..65535"),
+    ('do = "wait"', 8, 1, "this `wait` step needs `ring`"),
+    ('do = "pass_ring"\nring = "r"\nto = "main"\nvia = "ptrace"', 12, 7, "unknown way to pass a ring `ptrace`"),
+    ('do = "filter"\nnull = true\nopcode = "NOP"', 11, 10, "`null = true` passes a NULL registration"),
+    ('do = "restrict"\nrecords = [["SQE_OP", "NOP", 256]]', 10, 30, "`records[0][2]`: 256 is out of range 0..255"),
+    ('do = "restrict"\nrecords = [["SQE_OP", "NOP", 0, [1, 2]]]', 10, 33, "`records[0][3]`: 2 values, exactly 3"),
+    ('do = "restrict"\nrecords = [["SQE_OP", "NOP", 0, [1, 2, 3], 4]]', 10, 12, "[type, value, resv, [resv2 x 3]]"),
 ]
 
 
@@ -135,6 +145,17 @@ SQE_CASES = [
     ('{ op = "SOCKET", family = "AF_INETT" }', "did you mean `AF_INET`?"),
     ('{ op = "SOCKET", family = -1 }', "-1 is out of range"),
     ('{ op = "NOP", result = "EWHAT" }', "neither `ok` nor an errno name"),
+    ('{ op = "OPENAT", fd = "cwd", path = "/dev/null", flags = "O_RDWR", op_flags = 1 }',
+     "`op_flags` is already set by this opcode's own keys"),
+    ('{ op = "OPENAT", fd = "cwd", path = "/dev/null", addr = 0 }', "a raw `addr` is only for opcodes whose address"),
+    ('{ op = "READV", fd = "zero", addr = 0 }', "READV reads a structure or a path there"),
+    ('{ op = "READ", fd = "zero", addr = 65537 }', "`sqes[0].addr`: 65537 is out of range 0..0x10000"),
+    ('{ op = "NOP", addr = -1 }', "-1 is out of range"),
+    ('{ op = "NOP", personality = 65536 }', "65536 is out of range 0..65535"),
+    ('{ op = "NOP", buf_index = "0x1_0000" }', "out of range 0..65535"),
+    ('{ op = "NOP", file_index = true }', "found the boolean true"),
+    ('{ op = 256 }', "256"),
+    ('{ op = "READ", fd = "sock" }', "unknown resource `sock`; did you mean `sock."),
 ]
 
 
@@ -163,6 +184,14 @@ DOC_CASES = [
     ('[scenario]\nname = "t"\n[[step]]\ndo = "enable"\nring = "nope"\n', 5, 1, "unknown ring 'nope'"),
     ("[scenario]\nname = \"t\"\nx = " + "[" * 40 + "]" * 40 + "\n", 3, 20, "nest deeper than 16 levels"),
     ('[scenario]\nname = "t"\nname = "u"\n', 3, 1, "already defined"),
+    ('[scenario]\nname = "t"\n[[step]]\ndo = "thread"\nthread = "t2"\n[[step]]\ndo = "userns"\n', 7, 1,
+     "userns by main: its process has 2 threads"),
+    ('[scenario]\nname = "t"\n[[step]]\ndo = "ring"\nring = "r"\n[[step]]\ndo = "pass_ring"\nring = "r"\nto = "main"\n',
+     9, 1, "pass_ring to 'main': no such task, or it is in the sending task's own process"),
+    ('[scenario]\nname = "t"\n[[step]]\ndo = "ring"\nring = "r"\n[[step]]\ndo = "pass_ring"\nring = "r"\nto = "x"\n',
+     9, 1, "no such task"),
+    ('[scenario]\nname = "t"\n[[step]]\ndo = "fork"\nchild = "c"\n[[step]]\ndo = "pass_ring"\nring = "r"\nto = "c"\n',
+     8, 1, "unknown ring 'r'"),
 ]
 
 
@@ -170,6 +199,16 @@ DOC_CASES = [
 def test_document_level_errors(tmp_path: Path, text: str, line: int, column: int, words: str) -> None:
     error = _load(tmp_path, text)
     assert (error.line, error.column) == (line, column) and words in error.message, str(error)
+
+
+@pytest.mark.parametrize("step", ['do = "submit"\nring = "r"\nsqes = [{ op = "ACCEPT", fd = "listen" }]',
+                                  'do = "register"\nring = "r"\nopcode = "FILES"\nfiles = ["null", "listen"]'])
+def test_the_listen_socket_needs_netns(tmp_path: Path, step: str) -> None:
+    error = _step(tmp_path, step)
+    assert error.step == 1 and "exists only in a private network namespace" in error.message, str(error)
+    text = HEAD.replace('name = "t"', 'name = "t"\nrequires = ["netns"]') + "[[step]]\n" + step + "\n"
+    (tmp_path / "ok.toml").write_text(text, encoding="utf-8")
+    assert load(tmp_path / "ok.toml").requires == ("netns",)
 
 
 def test_top_level_json_array_and_json_positions(tmp_path: Path) -> None:

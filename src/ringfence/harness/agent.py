@@ -35,8 +35,7 @@ def serve(proc: AgentProcess, chan: socket.socket, task: str) -> None:
             msg, fds = wire.recv(chan)
         except (wire.ChannelClosedError, OSError):
             return
-        for fd in fds:
-            os.close(fd)
+        proc.inbox, proc.request = list(fds), msg  # a step may take descriptors that came with it (pass_ring)
         if msg.get("op") == "exit":
             wire.send(chan, {"ok": True})
             return
@@ -53,7 +52,17 @@ def serve(proc: AgentProcess, chan: socket.socket, task: str) -> None:
                 reply = PERFORMERS[type(step)](proc, step)
         except Exception as exc:  # the scenario cannot be performed: report, keep serving
             reply = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
-        wire.send(chan, reply, [f.fileno() for f in out_fds])
+        for fd in proc.inbox:  # descriptors nothing took
+            os.close(fd)
+        proc.inbox = []
+        send_fds = [int(fd) for fd in reply.pop("fds", [])]  # descriptors a step hands on (its own, kept open)
+        try:
+            wire.send(chan, reply, [f.fileno() for f in out_fds] + send_fds)
+        except OSError as exc:  # the kernel refused to pass a step's descriptor (SCM_RIGHTS): that is its answer
+            if not send_fds:
+                raise
+            wire.send(chan, {"result": KernelError(exc.errno or 0, "sendmsg").name,
+                             "raw": {"sendmsg": -(exc.errno or 0)}}, [f.fileno() for f in out_fds])
         for f in out_fds:
             f.close()
 
@@ -129,7 +138,8 @@ def spawn_root_agent(tmp: str, *, netns: bool) -> tuple[int, socket.socket]:
             try:
                 inode = enter_private_netns() if netns else outside
                 os.chdir(tmp)
-                proc = AgentProcess(Resources.open(tmp), outside, channels={agent_end.fileno(): agent_end})
+                proc = AgentProcess(Resources.open(tmp, private_net=netns), outside,
+                                    channels={agent_end.fileno(): agent_end})
             except Exception as exc:
                 wire.send(agent_end, {"error": f"agent setup failed: {type(exc).__name__}: {exc}"})
                 raise

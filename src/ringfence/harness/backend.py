@@ -36,9 +36,11 @@ EXIT_GRACE = 2.0
 
 
 def needs_netns(scenario: s.Scenario) -> bool:
-    """Whether a scenario must run in a private network namespace: it says so, or it contains a CONNECT."""
+    """Whether a scenario must run in a private network namespace: it says so, it contains a CONNECT, or it
+    uses the ``listen`` socket."""
     return "netns" in scenario.requires or any(
-        isinstance(step, s.Submit) and any(q.sqe.opcode == SqeOp.CONNECT for q in step.sqes) for step in scenario.steps)
+        (isinstance(step, s.Submit) and any(q.sqe.opcode == SqeOp.CONNECT or q.fd == "listen" for q in step.sqes))
+        or (isinstance(step, s.Register) and "listen" in step.files) for step in scenario.steps)
 
 
 def _netns_works() -> bool:
@@ -102,6 +104,8 @@ class _Session:
     def step(self, index: int, step: s.Step) -> tuple[StepResult | None, str | None]:
         """Perform one step: its result, or an error that ends the run. Names were checked when the scenario
         was loaded, so every task named here has an agent."""
+        if isinstance(step, s.PassRing):
+            return self._pass_ring(index, step)
         agent = self.agents[step.task]
         timeout = self.exec_timeout if isinstance(step, s.Exec) else self.step_timeout
         try:
@@ -130,6 +134,42 @@ class _Session:
         result = SubmitResult(res["submitted"], tuple((int(u), str(o)) for u, o in res["cqes"])) \
             if isinstance(res, dict) else str(res)
         return StepResult(index, step.kind, step.task, result, reply.get("pdu_size_out"), raw), None
+
+    def _ask(self, index: int, step: s.Step, task: str, extra: dict[str, Any],
+             fds: list[int]) -> tuple[dict[str, Any], list[int], str | None]:
+        """One message to ``task``'s agent about ``step`` and its reply (with descriptors), or an error."""
+        agent = self.agents[task]
+        try:
+            wire.send(agent.chan, {"op": "step", "index": index, "step": wire.encode_step(step), **extra}, fds)
+            reply, got = wire.recv(agent.chan, self.step_timeout)
+        except TimeoutError:
+            return {}, [], f"step {index} (pass_ring, task {task}): agent did not answer within " \
+                           f"{self.step_timeout:g} s; killed"
+        except (wire.ChannelClosedError, OSError) as exc:
+            return {}, [], f"step {index} (pass_ring, task {task}): agent died ({exc})"
+        if "error" in reply:
+            for fd in got:
+                os.close(fd)
+            return {}, [], f"step {index} (pass_ring, task {task}): {reply['error']}"
+        return reply, got, None
+
+    def _pass_ring(self, index: int, step: s.PassRing) -> tuple[StepResult | None, str | None]:
+        """The sender answers first (and sends the descriptor, for SCM_RIGHTS); then the receiver takes it."""
+        give, fds, error = self._ask(index, step, step.task, {"role": "give"}, [])
+        if error is not None:
+            return None, error
+        raw: dict[str, Any] = {"give": give.get("raw", {})}
+        result = str(give["result"])
+        if result == "ok":
+            try:
+                take, _, error = self._ask(index, step, step.to, {"role": "take", "give": raw["give"]}, fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            if error is not None:
+                return None, error
+            raw["take"], result = take.get("raw", {}), str(take["result"])
+        return StepResult(index, step.kind, step.task, result, None, raw), None
 
     def close(self) -> None:
         """Ask every agent to exit, then kill whatever is left, reap, and remove the temp directory."""

@@ -19,6 +19,7 @@ from typing import Any
 from ringfence.abi import sqe as abisqe
 from ringfence.abi.opcodes import REGISTER_USE_REGISTERED_RING, RegisterOp, SqeFlag, SqeOp
 from ringfence.errors import KernelError, outcome_of
+from ringfence.harness.arena import Arena
 from ringfence.harness.netns import assert_private
 from ringfence.harness.resources import Resources
 from ringfence.live import _sys, sqes
@@ -43,6 +44,16 @@ class AgentProcess:
     rings: dict[str, Ring] = field(default_factory=dict)
     channels: dict[int, socket.socket] = field(default_factory=dict)
     extra_fds: list[int] = field(default_factory=list)                  # eventfds and the like
+    inbox: list[int] = field(default_factory=list)                      # descriptors that came with the step
+    request: dict[str, Any] = field(default_factory=dict)              # the step message being performed
+    _arena: Arena | None = None
+
+    @property
+    def arena(self) -> Arena:
+        """The process's arena, mapped on first use (a forked child inherits a private copy)."""
+        if self._arena is None:
+            self._arena = Arena()
+        return self._arena
 
 
 def _outcome(result: int, **raw: Any) -> Reply:
@@ -81,6 +92,15 @@ def do_drop_privileges(proc: AgentProcess, step: s.DropPrivileges) -> Reply:
     return {"result": "ok", "raw": {"caps": _sys.effective_caps()}}
 
 
+def do_userns(proc: AgentProcess, step: s.UserNamespace) -> Reply:
+    """``unshare(CLONE_NEWUSER)`` for the agent's process (the loader makes sure it has one thread)."""
+    try:
+        _sys.unshare(_sys.CLONE_NEWUSER)
+    except KernelError as exc:
+        return {"result": exc.name, "raw": {}}
+    return {"result": "ok", "raw": {"caps": _sys.effective_caps(), "uid": os.getuid()}}
+
+
 def do_ring(proc: AgentProcess, step: s.CreateRing) -> Reply:
     try:
         ring = Ring.setup(step.entries, step.setup_flags)
@@ -88,6 +108,39 @@ def do_ring(proc: AgentProcess, step: s.CreateRing) -> Reply:
         return {"result": exc.name, "raw": {"errno": exc.errno}}
     proc.rings[step.ring] = ring
     return {"result": "ok", "raw": {"fd": ring.fd, "features": ring.features, "sq_entries": ring.sq_entries}}
+
+
+def do_pass_ring(proc: AgentProcess, step: s.PassRing) -> Reply:
+    """Both sides of a ring handoff; the coordinator sends the step to the sender (``role`` ``give``), then to the
+    receiver (``take``) with what the sender answered and, for ``scm_rights``, the descriptor itself."""
+    if proc.request.get("role") == "take":
+        return _take_ring(proc, step, proc.request["give"])
+    ring = proc.rings.get(step.ring)
+    if ring is None:
+        return {"result": "EBADF", "raw": {"not_open": step.ring}}
+    raw = {"fd": ring.fd, "pid": os.getpid(), "params": bytes(ring.params).hex()}
+    return {"result": "ok", "raw": raw, "fds": [ring.fd] if step.via == "scm_rights" else []}
+
+
+def _take_ring(proc: AgentProcess, step: s.PassRing, give: dict[str, Any]) -> Reply:
+    if step.via == "scm_rights":
+        if len(proc.inbox) != 1:
+            raise RuntimeError(f"expected one descriptor with the ring, got {len(proc.inbox)}")
+        fd = proc.inbox.pop()
+    else:
+        pidfd = os.pidfd_open(int(give["pid"]))
+        try:
+            fd = _sys.pidfd_getfd_raw(pidfd, int(give["fd"]))
+        finally:
+            os.close(pidfd)
+        if fd < 0:
+            return _outcome(fd)
+    params = _sys.Params.from_buffer_copy(bytes.fromhex(give["params"]))
+    old = proc.rings.pop(step.ring, None)
+    if old is not None:
+        old.close()
+    proc.rings[step.ring] = Ring(fd, params)
+    return {"result": "ok", "raw": {"fd": fd}}
 
 
 def do_close(proc: AgentProcess, step: s.CloseRing) -> Reply:
@@ -99,7 +152,23 @@ def do_close(proc: AgentProcess, step: s.CloseRing) -> Reply:
 
 
 def do_enable(proc: AgentProcess, step: s.EnableRing) -> Reply:
-    return _outcome(_sys.register_raw(_fd_of(proc, step.ring), RegisterOp.ENABLE_RINGS, 0, 0))
+    zeros = ctypes.create_string_buffer(16)  # what a non-NULL argument points at: zeroed memory of this agent
+    arg = ctypes.addressof(zeros) if step.arg else 0
+    return _outcome(_sys.register_raw(_fd_of(proc, step.ring), RegisterOp.ENABLE_RINGS, arg, step.nr_args))
+
+
+def do_wait(proc: AgentProcess, step: s.Wait) -> Reply:
+    """``io_uring_enter(fd, 0, min_complete, GETEVENTS | EXT_ARG)`` bounded by the step's timeout; CQEs it finds
+    are reaped and shown (nothing the harness submits is left in flight, so normally there are none)."""
+    ring = proc.rings.get(step.ring)
+    seconds, ms = divmod(step.timeout_ms, 1000)
+    ts = _sys.KernelTimespec(seconds, ms * 1_000_000)
+    arg = _sys.GeteventsArg(0, 0, 0, ctypes.addressof(ts))
+    fd = NOT_OPEN if ring is None else ring.fd
+    result = _sys.enter_raw(fd, 0, step.min_complete, _sys.IORING_ENTER_GETEVENTS | _sys.IORING_ENTER_EXT_ARG,
+                            arg=ctypes.addressof(arg), argsz=ctypes.sizeof(arg))
+    found = [] if ring is None else ring.reap()
+    return _outcome(result, cqes=[[c.user_data, c.res, c.flags] for c in found])
 
 
 def do_restrict(proc: AgentProcess, step: s.Restrict) -> Reply:
@@ -122,14 +191,17 @@ def do_filter(proc: AgentProcess, step: s.Filter) -> Reply:
     return reply
 
 
+#: Bytes of the buffer a BUFFERS registration registers: the start of the agent's arena.
+REGISTERED_BUFFER = 4096
+
+
 def _register_args(proc: AgentProcess, step: s.Register, keep: list[object]) -> tuple[int, int]:
     """``(arg address, nr_args)`` for the register opcodes that take real arguments; NULL/0 for the rest."""
     op = step.opcode
-    if op == RegisterOp.BUFFERS:
-        buf = ctypes.create_string_buffer(4096)
+    if op == RegisterOp.BUFFERS:  # the arena's first 4 KiB: READ_FIXED/WRITE_FIXED reach nothing of the harness
         iov = (_sys.Iovec * 1)()
-        iov[0].iov_base, iov[0].iov_len = ctypes.addressof(buf), 4096
-        keep += [buf, iov]
+        iov[0].iov_base, iov[0].iov_len = proc.arena.address(0), REGISTERED_BUFFER
+        keep.append(iov)
         return ctypes.addressof(iov), 1
     if op == RegisterOp.FILES:
         fds = [proc.resources.fd(f) for f in step.files]
@@ -188,7 +260,10 @@ def _prepare(proc: AgentProcess, item: s.SubmitItem) -> sqes.Prepared:
     if sqe.opcode in (SqeOp.OPENAT, SqeOp.OPENAT2):
         sqe = dataclasses.replace(sqe, path=res.path(sqe.path))
     if item.connect is None:
-        return sqes.prepare(sqe, buffer=item.buffer)
+        prepared = sqes.prepare(sqe, buffer=item.buffer)
+        if item.arena is not None:  # a raw addr: the arena's memory instead of a buffer of the harness
+            prepared.sqe.addr = proc.arena.address(item.arena)
+        return prepared
     assert_private(proc.outside_netns)
     to = item.connect
     sock = socket.socket(to.socket_family, to.socket_type or socket.SOCK_STREAM)
@@ -222,9 +297,12 @@ def do_submit(proc: AgentProcess, step: s.Submit) -> Reply:
 PERFORMERS: dict[type[s.Step], Callable[[AgentProcess, Any], Reply]] = {
     s.SetNoNewPrivs: do_nnp,
     s.DropPrivileges: do_drop_privileges,
+    s.UserNamespace: do_userns,
     s.CreateRing: do_ring,
     s.CloseRing: do_close,
+    s.PassRing: do_pass_ring,
     s.EnableRing: do_enable,
+    s.Wait: do_wait,
     s.Restrict: do_restrict,
     s.Filter: do_filter,
     s.Register: do_register,

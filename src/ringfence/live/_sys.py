@@ -20,10 +20,12 @@ from ringfence.errors import KernelError
 NR_IO_URING_SETUP: Final = 425
 NR_IO_URING_ENTER: Final = 426
 NR_IO_URING_REGISTER: Final = 427
+NR_PIDFD_GETFD: Final = 438
 
 PR_SET_NO_NEW_PRIVS: Final = 38
 PR_GET_NO_NEW_PRIVS: Final = 39
 CLONE_NEWNET: Final = 0x40000000
+CLONE_NEWUSER: Final = 0x10000000
 CAP_SYS_ADMIN: Final = 21
 
 # mmap offsets and feature / enter bits of the io_uring UAPI
@@ -183,6 +185,11 @@ def enter(fd: int, to_submit: int, min_complete: int, flags: int, *, arg: int = 
     return _checked(enter_raw(fd, to_submit, min_complete, flags, arg=arg, argsz=argsz), "io_uring_enter")
 
 
+def pidfd_getfd_raw(pidfd: int, target_fd: int) -> int:
+    """``pidfd_getfd(2)``: a duplicate (close-on-exec) of another process's descriptor, or ``-errno``."""
+    return _raw(NR_PIDFD_GETFD, pidfd, target_fd, 0)
+
+
 def register_raw(fd: int, opcode: int, arg: int, nr_args: int) -> int:
     """``io_uring_register`` (``fd == -1`` is the blind, per-task path): result or ``-errno``."""
     injected = _FAULTS.next_register()
@@ -219,6 +226,12 @@ _FAULTS = _Faults(os.environ.get("RINGFENCE_FAULT", ""))
 
 def register(fd: int, opcode: int, arg: int, nr_args: int, operation: str = "") -> int:
     return _checked(register_raw(fd, opcode, arg, nr_args), operation or f"io_uring_register(op {opcode & 0x7fffffff})")
+
+
+def mprotect(address: int, length: int, prot: int) -> None:
+    """``mprotect(2)`` on memory this process mapped; raises :class:`KernelError`."""
+    if _mprotect(address, length, prot) != 0:
+        raise KernelError(ctypes.get_errno(), "mprotect")
 
 
 class ReadOnlyPage:

@@ -36,7 +36,8 @@ class RingState:
     restricted), its filter table (the hot-path cache), setup flags, and the submission state.
 
     ``owner`` labels the filters the ring registered itself (others read as inherited). ``in_chain`` says a link
-    chain is open in the current ``io_uring_enter`` call; ``drain_*`` mirror the ring's drain bookkeeping.
+    chain is open in the current ``io_uring_enter`` call; ``drain_*`` mirror the ring's drain bookkeeping;
+    ``personalities`` counts the personalities registered on the ring (ids 1..n).
     """
 
     classic: RestrictionState | None = None
@@ -47,6 +48,7 @@ class RingState:
     drain_active: bool = False
     drain_next: bool = False
     in_chain: bool = False
+    personalities: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,9 @@ class _Init:
             self.flags |= _DRAIN | _ASYNC
         if state.setup_flags & _IOPOLL and op not in IOPOLL_OPS:
             raise Refused("EINVAL", Rule.SQE_IOPOLL, op_name(op))
+        if sqe.personality and sqe.personality > state.personalities:
+            raise Refused("EINVAL", Rule.SQE_PERSONALITY, f"personality {sqe.personality}; the ring has "
+                                                          f"{state.personalities}")
         self.flags |= prep(sqe)
         if state.filters is not None:
             self._filters(state.filters, sqe, profile, detail)

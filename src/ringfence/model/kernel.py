@@ -89,9 +89,20 @@ class Kernel:
 
     def drop_privileges(self, task_name: str, uid: int) -> Reply:
         proc = self.task(task_name).process
+        if proc.userns:
+            return Reply("EPERM", Explanation(Rule.USERNS_UNMAPPED))
         proc.uid = uid
         proc.privileged = proc.privileged and uid == 0
         return Reply.ok(Explanation(Rule.PRIVILEGES_DROPPED, uid=uid))
+
+    def unshare_userns(self, task_name: str) -> Reply:
+        """``unshare(CLONE_NEWUSER)`` by a single-threaded process: every capability in the new namespace."""
+        proc = self.task(task_name).process
+        if proc.userns:
+            return Reply("EPERM", Explanation(Rule.USERNS_UNMAPPED))
+        proc.privileged = True
+        proc.userns += 1
+        return Reply.ok(Explanation(Rule.USERNS_ENTERED))
 
     def _inherit(self, child: Task, parent: Task) -> Explanation:
         """§4.6: a fresh state with copies of the classic part and a copy-on-write share of the table."""
@@ -108,7 +119,7 @@ class Kernel:
     def fork(self, task_name: str, child_name: str) -> Reply:
         task = self.task(task_name)
         parent = task.process
-        proc = Process(next(self._pids), parent.uid, parent.privileged, dict(parent.rings))
+        proc = Process(next(self._pids), parent.uid, parent.privileged, parent.userns, dict(parent.rings))
         return Reply.ok(self._inherit(self._new_task(child_name, proc), task))
 
     def spawn_thread(self, task_name: str, thread_name: str) -> Reply:
@@ -169,6 +180,23 @@ class Kernel:
                 raise Refused("EINVAL", Rule.SETUP_ENTRIES, f"more than {IORING_MAX_ENTRIES}")
             entries = IORING_MAX_ENTRIES
         return _pow2(entries)
+
+    def pass_ring(self, task_name: str, name: str, to: str, via: str) -> Reply:
+        """Hand the sender's descriptor of ring ``name`` to the process of task ``to`` (``via`` ``scm_rights`` or
+        ``pidfd_getfd``). The ring stays what it is: its restrictions and filters go with it, the receiver's own
+        task restrictions never reach it (they are copied only into rings the task creates). Every kernel the model
+        knows refuses to send an io_uring descriptor over an AF_UNIX socket (seen on 6.18 and 7.2.13)."""
+        sender, receiver = self.task(task_name), self.task(to)
+        ring = self.ring_of(sender, name)
+        if ring is None:
+            return Reply("EBADF", Explanation(Rule.BAD_FD))
+        if via == "scm_rights":
+            return Reply("EINVAL", Explanation(Rule.RING_NOT_SENDABLE, ring=ring.view()))
+        if via == "pidfd_getfd" and (not receiver.process.privileged or receiver.process.userns):
+            raise ValueError("the model does not follow ptrace access checks: pidfd_getfd is modelled only for a "
+                             "receiver with CAP_SYS_ADMIN outside any user namespace")
+        receiver.process.rings[name] = ring
+        return Reply.ok(Explanation(Rule.RING_PASSED, ring=ring.view()))
 
     def close_ring(self, task_name: str, name: str) -> Reply:
         task = self.task(task_name)
@@ -289,6 +317,8 @@ class Kernel:
                 self._blind_supported(RegisterOp(opcode))
             if result != OK:
                 return Reply(spelling(result), Explanation(Rule.REGISTER_HANDLER))
+            if opcode == RegisterOp.PERSONALITY and ring is not None:
+                ring.personalities += 1  # ids are handed out from 1 up
             return Reply.ok(Explanation(Rule.REGISTER_HANDLER))
 
         return self._register(task, self._fd(task, target, registered), opcode | bit, handler)
@@ -304,6 +334,21 @@ class Kernel:
             raise QueueFullError(f"ring {ring.name}: {len(ring.pending)} pending + {len(submissions)} new SQEs "
                                  f"exceed its {ring.sq_entries}-entry submission queue")
         return self._submitter.enter(task, ring, tuple(submissions))
+
+    def wait(self, task_name: str, ring_name: str, min_complete: int) -> Reply:
+        """A wait-only ``io_uring_enter`` (``to_submit`` 0, ``GETEVENTS``) bounded by a timeout. Every submission's
+        CQEs are collected when it is made, so a wait for one or more completions times out."""
+        task = self.task(task_name)
+        ring = self.ring_of(task, ring_name)
+        if ring is None:
+            return Reply("EBADF", Explanation(Rule.ENTER_BAD_FD))
+        if ring.disabled:
+            return Reply("EBADFD", Explanation(Rule.ENTER_DISABLED, ring=ring.view()))
+        if ring.has(SetupFlag.DEFER_TASKRUN) and ring.submitter is not task:
+            return Reply("EEXIST", Explanation(Rule.WAIT_DEFER_TASKRUN, ring=ring.view()))
+        if min_complete > 0:
+            return Reply("ETIME", Explanation(Rule.WAIT_TIMEOUT, f"min_complete {min_complete}"))
+        return Reply.ok(Explanation(Rule.WAIT_OK))
 
     # -- questions (no side effects) -----------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ O_CREAT: Final = O["O_CREAT"]
 O_TRUNC: Final = O["O_TRUNC"]
 O_PATH: Final = O["O_PATH"]
 O_LARGEFILE: Final = O["O_LARGEFILE"]
+O_CLOEXEC: Final = O["O_CLOEXEC"]
 O_TMPFILE_BIT: Final = O["__O_TMPFILE"]
 _FORCE_ASYNC_OPEN: Final = O_CREAT | O_TRUNC | O_TMPFILE_BIT
 _FIXED_FILE: Final = int(SqeFlag.FIXED_FILE)
@@ -73,7 +74,13 @@ def prep(sqe: Sqe) -> int:
     if op in (SqeOp.OPENAT, SqeOp.OPENAT2):
         return _prep_open(sqe)
     if op == SqeOp.SOCKET:
+        if sqe.addr or sqe.op_flags:
+            raise Refused("EINVAL", Rule.PREP_SOCKET_FIELDS)
+        if sqe.buf_index:
+            raise Refused("EINVAL", Rule.PREP_BUF_INDEX, f"buf_index {sqe.buf_index}")
         extra = (sqe.off & U32) & ~SOCK_TYPE_MASK
+        if sqe.file_index and extra & SOCK_CLOEXEC:
+            raise Refused("EINVAL", Rule.PREP_DIRECT_CLOEXEC, f"file_index {sqe.file_index}")
         if extra & ~(SOCK_CLOEXEC | SOCK_NONBLOCK):
             raise Refused("EINVAL", Rule.PREP_SOCKET_TYPE, f"type flag bits {extra:#x}")
         return 0
@@ -88,6 +95,8 @@ def prep(sqe: Sqe) -> int:
 
 
 def _prep_open(sqe: Sqe) -> int:
+    if sqe.buf_index:
+        raise Refused("EINVAL", Rule.PREP_BUF_INDEX, f"buf_index {sqe.buf_index}")
     if sqe.flags & _FIXED_FILE:
         raise Refused("EBADF", Rule.PREP_OPEN_FIXED)
     if not sqe.path:
@@ -95,6 +104,8 @@ def _prep_open(sqe: Sqe) -> int:
     if len(sqe.path.encode()) >= PATH_MAX:
         raise Refused("ENAMETOOLONG", Rule.PREP_OPEN_PATH, "path longer than PATH_MAX")
     flags = openat_how(sqe)[0]
+    if sqe.file_index and flags & O_CLOEXEC:
+        raise Refused("EINVAL", Rule.PREP_DIRECT_CLOEXEC, f"file_index {sqe.file_index}")
     return _ASYNC if flags & _FORCE_ASYNC_OPEN else 0
 
 

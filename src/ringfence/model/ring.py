@@ -52,6 +52,7 @@ class Ring:
     drain_disabled: bool = False
     drain_active: bool = False
     drain_next: bool = False
+    personalities: int = 0  # REGISTER_PERSONALITY successes: ids 1..n are registered
 
     def has(self, flag: SetupFlag | int) -> bool:
         return bool(self.setup_flags & int(flag))
@@ -64,7 +65,8 @@ class Ring:
     def fingerprint(self) -> tuple[Any, ...]:
         cache = None if self.cache is None else self.cache.serial
         submitter = None if self.submitter is None else self.submitter.name
-        return (self.state.fingerprint(), self.op_restricted, self.reg_restricted, self.disabled, submitter, cache)
+        return (self.state.fingerprint(), self.op_restricted, self.reg_restricted, self.disabled, submitter, cache,
+                self.personalities)
 
     def view(self) -> RingView:
         return RingView(self.name, self.creator, self.disabled, self.op_restricted, self.reg_restricted,

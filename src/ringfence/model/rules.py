@@ -40,6 +40,15 @@ class Rule(enum.Enum):
     NNP_SET = ("task.nnp", Mechanism.ACCEPTED, "no_new_privs is set for this task and the tasks it creates", "§4.2")
     PRIVILEGES_DROPPED = ("task.drop-privileges", Mechanism.ACCEPTED,
                           "the process becomes an unprivileged user and loses CAP_SYS_ADMIN", "§4.2")
+    USERNS_ENTERED = ("task.userns", Mechanism.ACCEPTED, "the process enters a new user namespace and holds every "
+                      "capability there, CAP_SYS_ADMIN included", "§4.2")
+    USERNS_UNMAPPED = ("task.userns-unmapped", Mechanism.STATE, "the process is in a user namespace without uid "
+                       "or gid mappings: changing ids and making a further user namespace are refused", "§4.2")
+    RING_PASSED = ("ring.passed", Mechanism.ACCEPTED, "another process now holds a descriptor of the ring: its "
+                   "restrictions and filters go with it, the receiver's own task restrictions do not reach it",
+                   "§4.6")
+    RING_NOT_SENDABLE = ("ring.not-sendable", Mechanism.VALIDITY, "io_uring descriptors cannot be sent over an "
+                         "AF_UNIX socket (SCM_RIGHTS)", "§4.6")
     FORKED = ("task.fork", Mechanism.ACCEPTED, "a new process: copied descriptors, a copy of the task's "
               "restrictions, filters shared copy-on-write", "§4.6")
     THREAD = ("task.thread", Mechanism.ACCEPTED, "a new thread: shared descriptors, a copy of the creating task's "
@@ -149,6 +158,11 @@ class Rule(enum.Enum):
     ENTER_BAD_FD = ("enter.bad-fd", Mechanism.DISPATCH, "the ring is not open in this process", "§8.4")
     ENTER_DISABLED = ("enter.disabled", Mechanism.STATE, "the ring is still disabled (R_DISABLED)", "§8.4")
     ENTER_OK = ("enter.ok", Mechanism.ACCEPTED, "the submission queue was consumed", "§8.2")
+    WAIT_DEFER_TASKRUN = ("wait.defer-taskrun", Mechanism.STATE,
+                          "a DEFER_TASKRUN ring waited on by a task other than its submitter", "§8.4")
+    WAIT_TIMEOUT = ("wait.timeout", Mechanism.STATE, "fewer completions than min_complete arrived before the "
+                    "timeout: nothing is in flight once a submission's CQEs are collected", "§8.4")
+    WAIT_OK = ("wait.ok", Mechanism.ACCEPTED, "enough completions were there (min_complete 0 needs none)", "§8.4")
 
     # -- one request ------------------------------------------------------------------------------------------------
     SQE_OPCODE = ("sqe.opcode-range", Mechanism.VALIDITY, "the SQE opcode is not one this kernel knows",
@@ -165,6 +179,8 @@ class Rule(enum.Enum):
     CLASSIC_FLAGS = ("classic.flags-allowed", Mechanism.CLASSIC,
                      "SQE flags the classic restrictions do not allow are set", "§8.1 step 6, §3.6")
     SQE_IOPOLL = ("sqe.iopoll", Mechanism.VALIDITY, "the opcode cannot run on an IOPOLL ring", "§8.1 step 7")
+    SQE_PERSONALITY = ("sqe.personality", Mechanism.VALIDITY,
+                       "no personality is registered on this ring under the SQE's personality id", "§8.1 step 8")
     PREP_SOCKET_TYPE = ("prep.socket-type", Mechanism.PREP,
                         "SOCKET type flag bits other than SOCK_CLOEXEC and SOCK_NONBLOCK", "§8.1 step 9")
     PREP_CONNECT_LENGTH = ("prep.connect-length", Mechanism.PREP,
@@ -173,6 +189,12 @@ class Rule(enum.Enum):
     PREP_OPEN_FIXED = ("prep.open-fixed-file", Mechanism.PREP, "opens do not take FIXED_FILE", "§8.1 step 9")
     PREP_OPEN_PATH = ("prep.open-path", Mechanism.PREP, "the path is empty or longer than PATH_MAX",
                       "§8.1 step 9")
+    PREP_BUF_INDEX = ("prep.buf-index", Mechanism.PREP, "OPENAT, OPENAT2 and SOCKET take no buffer index",
+                      "§8.1 step 9")
+    PREP_SOCKET_FIELDS = ("prep.socket-fields", Mechanism.PREP, "SOCKET takes no address and no op_flags",
+                          "§8.1 step 9")
+    PREP_DIRECT_CLOEXEC = ("prep.direct-cloexec", Mechanism.PREP,
+                           "a direct descriptor (file_index) cannot be close-on-exec", "§8.1 step 9")
     FILTER_DENIED = ("filter.denied", Mechanism.FILTER, "a filter for this opcode returned 0", "§8.1 step 10, §6.4")
     FILTER_DENY_REST = ("filter.deny-rest", Mechanism.FILTER,
                         "a DENY_REST registration left this opcode permanently denied", "§6.3, §6.4")

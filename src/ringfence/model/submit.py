@@ -79,7 +79,7 @@ class Batch:
 def ring_state(ring: Ring, *, in_chain: bool = False) -> RingState:
     """What request init on ``ring`` depends on, now."""
     return RingState(ring.state if ring.op_restricted else None, ring.cache, ring.setup_flags, ring.owner,
-                     ring.drain_disabled, ring.drain_active, ring.drain_next, in_chain)
+                     ring.drain_disabled, ring.drain_active, ring.drain_next, in_chain, ring.personalities)
 
 
 class Submitter:

@@ -22,6 +22,8 @@ class Process:
     uid: int = 0
     #: CAP_SYS_ADMIN in the current user namespace (root until ``drop_privileges``).
     privileged: bool = True
+    #: User namespaces entered below the initial one (``unshare(CLONE_NEWUSER)``), inherited by fork.
+    userns: int = 0
     rings: dict[str, Ring] = field(default_factory=dict)
     tasks: list[Task] = field(default_factory=list)
 

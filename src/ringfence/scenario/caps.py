@@ -30,3 +30,5 @@ MAX_SELECTORS: Final = 16               # kernel selectors in `kernels` or one p
 MAX_TIMEOUT: Final = 600                # seconds, `[scenario] timeout`
 UID_RANGE: Final = (1, 65534)           # `drop_privileges.uid`: a real unprivileged id, never root or -1
 MAX_PATH: Final = 4095                  # bytes of an OPENAT path (PATH_MAX less its NUL)
+MAX_WAIT_MS: Final = 1000               # `timeout_ms` of a wait step: how long one bounded wait may block
+ARENA_SIZE: Final = 65536               # bytes of an agent's arena: a raw SQE `addr` is an offset into it

@@ -90,8 +90,9 @@ def side_by_side(left: Transcript, right: Transcript) -> str:
     lines = [f"{'step':>4}  {'op':<10} {left.backend + ' ' + left.kernel:<44} {right.backend + ' ' + right.kernel}"]
     if left.error or right.error:
         lines.append(f"      error: {left.backend}={left.error} {right.backend}={right.error}")
+    differing = {d.index for d in compare(left, right)}  # CQEs as sets, as compare() sees them
     for a, b in zip(left.steps, right.steps, strict=False):
-        mark = "" if a.result == b.result and a.pdu_size_out == b.pdu_size_out else "  <-- differs"
+        mark = "  <-- differs" if a.index in differing else ""
         lines.append(f"{a.index:>4}  {a.op:<10} {cell(a.result):<44} {cell(b.result)}{mark}")
     return "\n".join(lines)
 

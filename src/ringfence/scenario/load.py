@@ -68,11 +68,13 @@ _HEAD: Final = frozenset({"name", "description", "source", "spec", "kernels", "r
 _COMMON: Final = frozenset({"do", "task", "expect"})
 #: Keys each step kind understands besides ``do``, ``task`` and ``expect``.
 STEP_KEYS: Final[Mapping[str, frozenset[str]]] = {
-    "nnp": frozenset(), "exec": frozenset(), "drop_privileges": frozenset({"uid"}),
+    "nnp": frozenset(), "exec": frozenset(), "userns": frozenset(), "drop_privileges": frozenset({"uid"}),
     "fork": frozenset({"child"}), "thread": frozenset({"thread"}),
-    "ring": frozenset({"ring", "flags", "entries"}), "close": frozenset({"ring"}), "enable": frozenset({"ring"}),
+    "ring": frozenset({"ring", "flags", "entries"}), "close": frozenset({"ring"}),
+    "pass_ring": frozenset({"ring", "to", "via"}),
+    "enable": frozenset({"ring", "arg", "nr_args"}), "wait": frozenset({"ring", "min_complete", "timeout_ms"}),
     "restrict": frozenset({"ring", "records", "null", "nr_args", "nr_res", "header_flags", "header_resv"}),
-    "filter": frozenset({"ring", "opcode", "program", "program_file", "insns", "flags", "pdu_size",
+    "filter": frozenset({"ring", "null", "opcode", "program", "program_file", "insns", "flags", "pdu_size",
                          "expect_pdu_size", "filter_len", "null_program", "nr_args", "cmd_type", "cmd_flags",
                          "resv", "filter_resv", "resv2"}),
     "register": frozenset({"ring", "opcode", "files", "result", "registered_ring_index"}),
@@ -118,6 +120,7 @@ class _Context:
 
     file: str
     refs: References
+    requires: tuple[str, ...] = ()
     sqes: int = 0
     insns: int = 0
     sites: list[dict[str, Pos]] = field(default_factory=list)
@@ -213,7 +216,7 @@ def _scenario(node: Node, file: str, directory: Path, root: str | os.PathLike[st
             raise top.error("step", "no [[step]] entries")
     except InputError as exc:
         raise ScenarioError.of(exc) from None
-    context = _Context(file, refs)
+    context = _Context(file, refs, tuple(requires))
     built = []
     for index, raw in enumerate(raw_steps.items):
         try:
@@ -252,7 +255,7 @@ def _step(node: Node, index: int, context: _Context) -> s.Step:
     common = {"task": fields.get("task", NAME, "main"), "line": index,
               "expect": expectation(fields, submit=kind == "submit")}
     context.sites.append({key: fields.key_pos(key) if key in fields.table else fields.table.pos
-                          for key in ("task", "ring", "child", "thread", "do")})
+                          for key in ("task", "ring", "child", "thread", "to", "do")})
     return _BUILDERS[kind](fields, common, context)
 
 
@@ -308,13 +311,26 @@ def _record(node: Node, index: int, f: Fields) -> Restriction:
     readers: dict[int, Schema[int]] = {RestrictionOp.REGISTER_OP: _RECORD_REGISTER, RestrictionOp.SQE_OP: _RECORD_OP,
                    RestrictionOp.SQE_FLAGS_ALLOWED: SQE_FLAGS, RestrictionOp.SQE_FLAGS_REQUIRED: SQE_FLAGS,
                                        }
-    return Restriction(kind, readers.get(kind, Int(0, U8)).read(value_node, value_name))
+    resv, resv2 = _reserved(node, index)
+    return Restriction(kind, readers.get(kind, Int(0, U8)).read(value_node, value_name), resv, resv2)
 
 
 def _pair(node: Node, name: str) -> tuple[Node, Node]:
-    if not isinstance(node, Array) or len(node) != 2:
-        raise node.pos.error(f"{name}: a restriction record is [type, value]")
+    if not isinstance(node, Array) or not 2 <= len(node) <= 4:
+        raise node.pos.error(f"{name}: a restriction record is [type, value], or [type, value, resv, [resv2 x 3]] "
+                             "to set its reserved bytes")
     return node.items[0], node.items[1]
+
+
+_RESV2: Final = ListOf(Int(0, U32), 3, 3)
+
+
+def _reserved(node: Node, index: int) -> tuple[int, tuple[int, int, int]]:
+    """The record's reserved byte and words (zero unless given): the kernel is not asked to check them."""
+    assert isinstance(node, Array)
+    resv = Int(0, U8).read(node.items[2], f"`records[{index}][2]`") if len(node) > 2 else 0
+    words = _RESV2.read(node.items[3], f"`records[{index}][3]`") if len(node) > 3 else (0, 0, 0)
+    return resv, (words[0], words[1], words[2])
 
 
 def _program(f: Fields, context: _Context) -> tuple[bytes, str]:
@@ -355,6 +371,11 @@ def _assemble(text: str, what: str, pos: Pos) -> Program:
 
 
 def _b_filter(f: Fields, c: dict[str, Any], context: _Context) -> s.Step:
+    if f.get("null", Bool(), False):
+        others = sorted(k for k in f.table.members if k in STEP_KEYS["filter"] - {"ring", "null", "nr_args"})
+        if others:
+            raise f.error(others[0], "`null = true` passes a NULL registration: it has no fields")
+        return s.Filter(**c, ring=_opt_ring(f), registration=None, nr_args=f.get("nr_args", _COUNT, None))
     opcode = f.need("opcode", Either((SQE_OPCODE.options[0], Int(0, U32))))
     program, source = _program(f, context)
     resv2 = f.get("resv2", ListOf(Int(0, U64, text=True), 5, 5), (0, 0, 0, 0, 0))
@@ -368,7 +389,7 @@ def _b_filter(f: Fields, c: dict[str, Any], context: _Context) -> s.Step:
                     expect_pdu_size=f.get("expect_pdu_size", Int(0, U8), None), source=source)
 
 
-def _b_register(f: Fields, c: dict[str, Any], _: _Context) -> s.Step:
+def _b_register(f: Fields, c: dict[str, Any], context: _Context) -> s.Step:
     op = f.need("opcode", _REGISTER_OPCODE)
     if op in (RegisterOp.RESTRICTIONS, RegisterOp.BPF_FILTER):
         raise f.error("opcode", f"use a `{'restrict' if op == RegisterOp.RESTRICTIONS else 'filter'}` step for "
@@ -376,6 +397,8 @@ def _b_register(f: Fields, c: dict[str, Any], _: _Context) -> s.Step:
     files = f.get("files", ListOf(RESOURCE, caps.MAX_FILES), ())
     if files and op != RegisterOp.FILES:
         raise f.error("files", "only a FILES registration takes `files`")
+    if "listen" in files:
+        _need_netns(f, "files", context)
     return s.Register(**c, ring=_opt_ring(f), opcode=op, files=files, result=f.get("result", OUTCOME, s.OK),
                       registered_ring_index=f.get("registered_ring_index", Int(-1, U16), None))
 
@@ -387,9 +410,21 @@ def _b_submit(f: Fields, c: dict[str, Any], context: _Context) -> s.Step:
     if context.sqes > caps.MAX_SQES:
         raise f.error("sqes", f"the scenario submits more than {caps.MAX_SQES} SQEs in all")
     context.check_work(f, "sqes")
-    return s.Submit(**c, ring=ring, sqes=tuple(read_sqe(node, i) for i, node in enumerate(nodes)))
+    items = tuple(read_sqe(node, i) for i, node in enumerate(nodes))
+    if any(item.fd == "listen" for item in items):
+        _need_netns(f, "sqes", context)
+    return s.Submit(**c, ring=ring, sqes=items)
 
 
+def _need_netns(f: Fields, key: str, context: _Context) -> None:
+    """The `listen` socket exists only in a private network namespace, which the scenario must ask for."""
+    if "netns" not in context.requires:
+        raise f.error(key, "the `listen` resource exists only in a private network namespace: add \"netns\" to "
+                           "`requires` in [scenario]")
+
+
+_VIA: Final = Choice({"scm_rights": "scm_rights", "pidfd_getfd": "pidfd_getfd"}, what="way to pass a ring",
+                     fold=False)
 _MECHANISM: Final = Choice({"classic": "classic", "filters": "filters"}, what="mechanism", fold=False)
 
 
@@ -425,9 +460,15 @@ _BUILDERS: Final[dict[str, _Builder]] = {
     "fork": lambda f, c, _: s.Fork(**c, child=f.need("child", NAME)),
     "thread": lambda f, c, _: s.SpawnThread(**c, thread=f.need("thread", NAME)),
     "exec": lambda f, c, _: s.Exec(**c),
+    "userns": lambda f, c, _: s.UserNamespace(**c),
     "ring": _b_ring,
     "close": lambda f, c, _: s.CloseRing(**c, ring=_ring_name(f)),
-    "enable": lambda f, c, _: s.EnableRing(**c, ring=_ring_name(f)),
+    "pass_ring": lambda f, c, _: s.PassRing(**c, ring=_ring_name(f), to=f.need("to", NAME),
+                                           via=f.get("via", _VIA, "scm_rights")),
+    "enable": lambda f, c, _: s.EnableRing(**c, ring=_ring_name(f), arg=f.get("arg", Bool(), False),
+                                           nr_args=f.get("nr_args", _COUNT, 0)),
+    "wait": lambda f, c, _: s.Wait(**c, ring=_ring_name(f), min_complete=f.get("min_complete", _COUNT, 0),
+                                   timeout_ms=f.get("timeout_ms", Int(1, caps.MAX_WAIT_MS), 10)),
     "restrict": _b_restrict,
     "filter": _b_filter,
     "register": _b_register,
@@ -465,11 +506,14 @@ def check_names(steps: tuple[s.Step, ...], path: str, sites: Sequence[Mapping[st
                 processes += 1
             else:
                 process_of[name] = process_of[step.task]
-        elif isinstance(step, s.Exec):
+        elif isinstance(step, (s.Exec, s.UserNamespace)):
             threads = [t for t, p in process_of.items() if p == process_of[step.task]]
             if len(threads) != 1:
-                raise bad(f"exec by {step.task}: its process has {len(threads)} threads")
-        elif isinstance(step, s.CreateRing):
+                raise bad(f"{step.kind} by {step.task}: its process has {len(threads)} threads")
+        elif isinstance(step, s.PassRing) and (step.to not in process_of
+                                               or process_of[step.to] == process_of[step.task]):
+            raise bad(f"pass_ring to {step.to!r}: no such task, or it is in the sending task's own process", "to")
+        if isinstance(step, s.CreateRing):
             if not step.ring or step.ring in rings:
                 raise bad(f"ring name {step.ring!r} is empty or already used", "ring")
             rings.add(step.ring)

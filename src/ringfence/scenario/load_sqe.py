@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 from ringfence.abi import sqe as abisqe
 from ringfence.abi.constants import AF, IPPROTO, RESOLVE, SOCK, O
@@ -11,24 +12,30 @@ from ringfence.abi.opcodes import SqeFlag, SqeOp
 from ringfence.abi.sqe import SOCKADDR_SIZE, OpenHow, Sqe
 from ringfence.inputs import U8, U16, U32, U64, Bits, Choice, Either, Fields, Int, Node, Str, token
 from ringfence.scenario import steps as s
-from ringfence.scenario.caps import MAX_ADDR_LEN, MAX_BUFFER, MAX_PATH
+from ringfence.scenario.caps import ARENA_SIZE, MAX_ADDR_LEN, MAX_BUFFER, MAX_PATH
 from ringfence.scenario.load_expect import OUTCOME
 from ringfence.scenario.safety import path_problem
 
 OPCODE: Final = Either((Choice({op.name: int(op) for op in SqeOp}, what="SQE opcode", prefixes=("IORING_OP_",)),
                         Int(0, U8)))
 SQE_FLAGS: Final = Bits({f.name: int(f) for f in SqeFlag if f.name}, U8, what="SQE flag", prefixes=("IOSQE_",))
-RESOURCES: Final = ("null", "zero", "pipe.r", "pipe.w", "cwd")
+RESOURCES: Final = ("null", "zero", "pipe.r", "pipe.w", "cwd", "file", "sock.a", "sock.b", "listen")
 RESOURCE: Final = Choice({name: name for name in RESOURCES}, what="resource", fold=False)
 
-_COMMON: Final = frozenset({"op", "ud", "sqe_flags", "fd", "result"})
+#: Raw SQE fields any SQE may set, with their ranges: they reach the kernel as written.
+RAW: Final[Mapping[str, int]] = {"op_flags": U32, "buf_index": U16, "personality": U16, "file_index": U32}
+_COMMON: Final = frozenset({"op", "ud", "sqe_flags", "fd", "result", "addr", *RAW})
+#: Opcodes whose ``addr`` is a plain data buffer (or unused): only these take a raw ``addr``, an offset into the
+#: agent's arena. Elsewhere ``addr`` points at a path, a sockaddr or an array of pointers, which arena bytes
+#: must not become.
+ARENA_OPS: Final = frozenset({"NOP", "READ", "WRITE", "READ_FIXED", "WRITE_FIXED"})
 _RW: Final = frozenset({"len"})
 #: Keys each opcode understands besides the common ones.
 KEYS: Final[Mapping[str, frozenset[str]]] = {
     "SOCKET": frozenset({"family", "type", "protocol"}), "OPENAT": frozenset({"path", "flags", "mode"}),
     "OPENAT2": frozenset({"path", "flags", "mode", "resolve"}),
     "CONNECT": frozenset({"family", "socket", "type", "addr", "port", "addr_len"}),
-    "READ": _RW, "WRITE": _RW, "READV": _RW, "WRITEV": _RW,
+    "READ": _RW, "WRITE": _RW, "READV": _RW, "WRITEV": _RW, "READ_FIXED": _RW, "WRITE_FIXED": _RW,
 }
 #: Opcodes whose SQE ``fd`` field is not a descriptor: an ``fd`` key would be ignored, so it is refused.
 NO_FD: Final = frozenset({"NOP", "SOCKET"})
@@ -109,6 +116,10 @@ def read_sqe(node: Node, index: int) -> s.SubmitItem:
     fd = None if name in NO_FD else _fd(fields, flags)
     buffer = fields.get("len", Int(0, MAX_BUFFER), 8)
     connect = None
+    arena = fields.get("addr", Int(0, ARENA_SIZE), None) if name in ARENA_OPS else None
+    if fields.has("addr") and name not in ARENA_OPS | {"CONNECT"}:  # CONNECT's `addr` is its address text
+        raise fields.error("addr", f"a raw `addr` is only for opcodes whose address is a data buffer "
+                                   f"({', '.join(sorted(ARENA_OPS))}); {name} reads a structure or a path there")
     if name == "SOCKET":
         sqe = abisqe.socket(fields.get("family", _FAMILY, 0), fields.get("type", _SOCK_TYPE, 0),
                             fields.get("protocol", _PROTOCOL, 0), user_data=ud, flags=flags)
@@ -121,8 +132,22 @@ def read_sqe(node: Node, index: int) -> s.SubmitItem:
         sqe = abisqe.openat2(_path(fields, "path", devices=True), how, user_data=ud, flags=flags)
     elif name == "CONNECT":
         sqe, connect = _connect(fields, ud, flags)
-    elif name in ("READ", "WRITE", "READV", "WRITEV"):
+    elif name in ("READ", "WRITE", "READV", "WRITEV", "READ_FIXED", "WRITE_FIXED"):
         sqe = abisqe.rw(opcode, 0, buffer, user_data=ud, flags=flags)
     else:
         sqe = Sqe(opcode, flags, ud, fd=-1 if name == "NOP" else 0)
-    return s.SubmitItem(sqe, fd, result, buffer, connect)
+    return s.SubmitItem(_raw(fields, sqe, arena), fd, result, buffer, connect, arena)
+
+
+def _raw(fields: Fields, sqe: Sqe, arena: int | None) -> Sqe:
+    """The raw fields written in the scenario, on top of what the opcode's keys filled in (never both)."""
+    given: dict[str, Any] = {}
+    for key, limit in RAW.items():
+        value = fields.get(key, Int(0, limit, text=True), None)
+        if value is not None and getattr(sqe, key):
+            raise fields.error(key, f"`{key}` is already set by this opcode's own keys")
+        if value is not None:
+            given[key] = value
+    if arena is not None:
+        given["addr"] = arena  # the model sees the offset; the harness adds the arena's address
+    return dataclasses.replace(sqe, **given) if given else sqe

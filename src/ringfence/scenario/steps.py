@@ -69,7 +69,8 @@ class SubmitItem:
     ``"pipe.w"``, ``"cwd"``) or an int (a fixed-file index with ``IOSQE_FIXED_FILE``, or a raw number); None when
     ``sqe.fd`` is not a descriptor (SOCKET's domain, NOP). ``result`` is declared: the model cannot perform I/O
     and reports it; the live kernel reports what really happened, so a wrong declaration shows up as a
-    difference. ``buffer`` is the size of the READ/WRITE buffer (and of the READV/WRITEV iovec).
+    difference. ``buffer`` is the size of the READ/WRITE buffer (and of the READV/WRITEV iovec). ``arena`` is a
+    raw ``addr``: an offset into the agent's arena (:mod:`ringfence.harness.arena`), never a host address.
     """
 
     sqe: Sqe
@@ -77,6 +78,7 @@ class SubmitItem:
     result: Outcome = OK
     buffer: int = 8
     connect: ConnectTo | None = None
+    arena: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,14 @@ class DropPrivileges(Step):
 
     kind: ClassVar[str] = "drop_privileges"
     uid: int = 65534
+
+
+@dataclass(frozen=True, slots=True)
+class UserNamespace(Step):
+    """``unshare(CLONE_NEWUSER)``: the process enters a new user namespace, where it holds every capability (no uid
+    mapping is written). Only for a task that is its process's only thread, like ``exec``."""
+
+    kind: ClassVar[str] = "userns"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,11 +156,38 @@ class CloseRing(Step):
 
 
 @dataclass(frozen=True, slots=True)
+class PassRing(Step):
+    """Hand this process's descriptor of ``ring`` to the process of task ``to``, which then holds the ring under the
+    same name: sent over an ``AF_UNIX`` socket (``via = "scm_rights"``), or taken by the receiver with
+    ``pidfd_getfd(2)`` (``via = "pidfd_getfd"``). The result is the receiving side's."""
+
+    kind: ClassVar[str] = "pass_ring"
+    ring: str = ""
+    to: str = ""
+    via: str = "scm_rights"
+
+
+@dataclass(frozen=True, slots=True)
 class EnableRing(Step):
-    """``IORING_REGISTER_ENABLE_RINGS``."""
+    """``IORING_REGISTER_ENABLE_RINGS``; ``arg`` passes a non-NULL pointer (to zeroed memory) and ``nr_args`` a
+    count, both of which the kernel refuses."""
 
     kind: ClassVar[str] = "enable"
     ring: str = ""
+    arg: bool = False
+    nr_args: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Wait(Step):
+    """A wait-only ``io_uring_enter``: ``to_submit`` 0, ``IORING_ENTER_GETEVENTS`` with ``min_complete``. The wait
+    is bounded by ``timeout_ms`` (``IORING_ENTER_EXT_ARG`` with a timespec), so one that nothing can satisfy ends
+    in ``ETIME`` instead of hanging the harness."""
+
+    kind: ClassVar[str] = "wait"
+    ring: str = ""
+    min_complete: int = 0
+    timeout_ms: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +211,8 @@ class Filter(Step):
     """``IORING_REGISTER_BPF_FILTER`` on a ring, or on the task when ``ring`` is ``None``.
 
     ``registration`` is the kernel's argument (its ``program`` the raw ``sock_filter`` array); None passes a
-    NULL pointer. ``source`` is the assembly the program came from (for display). ``expect_pdu_size`` is the
-    value the kernel should write back into ``filter.pdu_size``.
+    NULL pointer (``null = true`` in a scenario). ``source`` is the assembly the program came from (for
+    display). ``expect_pdu_size`` is the value the kernel should write back into ``filter.pdu_size``.
     """
 
     kind: ClassVar[str] = "filter"
@@ -247,8 +284,8 @@ class Scenario:
 
 #: Every step kind by its ``do`` name: the one registry the loader, the model adapter and the harness share.
 STEPS: Final[Mapping[str, type[Step]]] = {cls.kind: cls for cls in (
-    SetNoNewPrivs, DropPrivileges, Fork, SpawnThread, Exec, CreateRing, CloseRing, EnableRing, Restrict, Filter,
-    Register, Submit, ApplyPolicy)}
+    SetNoNewPrivs, DropPrivileges, UserNamespace, Fork, SpawnThread, Exec, CreateRing, CloseRing, PassRing,
+    EnableRing, Restrict, Filter, Register, Submit, Wait, ApplyPolicy)}
 
 #: Features a scenario may require; backends report which they have.
 FEATURES: Final = frozenset({
