@@ -127,11 +127,15 @@ class _Session:
         if left <= 0:
             return None, f"step {index} ({type(step).__name__}, task {step.task}): the scenario's time limit " \
                          "ran out; killed"
+        by_deadline = left < timeout
         timeout = min(timeout, left)
         try:
             wire.send(agent.chan, {"op": "step", "index": index, "step": wire.encode_step(step)})
             reply, fds = wire.recv(agent.chan, timeout)
         except TimeoutError:
+            if by_deadline:
+                return None, f"step {index} ({type(step).__name__}, task {step.task}): the scenario's time limit " \
+                             "ran out; killed"
             return None, f"step {index} ({type(step).__name__}, task {step.task}): agent did not answer within " \
                          f"{timeout:g} s; killed"
         except (wire.ChannelClosedError, OSError) as exc:

@@ -193,6 +193,9 @@ def _prepare(proc: AgentProcess, item: s.SubmitItem) -> sqes.Prepared:
     sqe, res = item.sqe, proc.resources
     if item.fd is not None:
         fixed = bool(sqe.flags & SqeFlag.FIXED_FILE)
+        if isinstance(item.fd, int) and item.fd >= 0 and not fixed:  # the loader's rule, again: see load_sqe._fd
+            raise ScenarioError(f"refusing descriptor number {item.fd}: it would reach whatever the agent has open "
+                                "under it (its control channel); name a resource")
         fd = item.fd if (fixed and isinstance(item.fd, int)) else res.fd(item.fd)
         sqe = dataclasses.replace(sqe, fd=fd)
     if sqe.opcode in (SqeOp.OPENAT, SqeOp.OPENAT2):
