@@ -188,6 +188,8 @@ def spawn_contained_agent(tmp: str, *, timeout: float) -> tuple[int, socket.sock
                 os.close(to_child_r)
                 _contained_agent(tmp, agent_end, outside=outside, caps=caps, read_only=read_only, sources=sources)
             agent_end.close()
+            for fd in sources.values():
+                os.close(fd)
             os.write(from_child_w, str(child).encode())
             os.close(from_child_w)
             _, status = os.waitpid(child, 0)
