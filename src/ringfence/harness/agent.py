@@ -190,6 +190,7 @@ def spawn_contained_agent(tmp: str, *, timeout: float) -> tuple[int, socket.sock
             agent_end.close()
             for fd in sources.values():
                 os.close(fd)
+            _sys.limit_caps(0)  # this process only waits for the agent
             os.write(from_child_w, str(child).encode())
             os.close(from_child_w)
             _, status = os.waitpid(child, 0)
