@@ -108,6 +108,11 @@ def test_a_running_agent_is_contained() -> None:
         for fd in (0, 1, 2):
             assert os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/null"
         assert sorted(os.listdir(f"/proc/{pid}/root")) == sorted(_root_entries())
+        limits = Path(f"/proc/{pid}/limits").read_text()
+        for label, value in (("Max address space", 2 << 30), ("Max processes", 256), ("Max open files", 1024),
+                             ("Max file size", 64 << 20), ("Max core file size", 0)):
+            line = next(x for x in limits.splitlines() if x.startswith(label))
+            assert line.split()[len(label.split()):][:2] == [str(value)] * 2, line
     finally:
         runner.join(60)
     assert found and found[0].error is None
