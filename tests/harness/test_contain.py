@@ -21,6 +21,8 @@ from ringfence.live.child import run_in_child
 from ringfence.scenario import parse
 from ringfence.scenario.transcript import Transcript
 
+from .test_escapes_contained import contained_agents
+
 ERRNO = int(seccomp.SeccompAction.ERRNO)
 ALLOW = int(seccomp.SeccompAction.ALLOW)
 
@@ -89,11 +91,10 @@ def test_a_running_agent_is_contained() -> None:
     runner = threading.Thread(target=lambda: found.append(LiveBackend().run(scenario)))
     runner.start()
     try:
-        deadline = time.monotonic() + 30
-        agents: list[int] = []
+        deadline = time.monotonic() + 60
+        agents: set[int] = set()
         while len(agents) < 2 and time.monotonic() < deadline:
-            agents = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
-                      and _owned_by_agents(int(p.name))]
+            agents = contained_agents(os.getpid())
             time.sleep(0.05)
         assert len(agents) == 2, "the agent and the process that made its namespaces"
         pid = next(a for a in agents if _status(a)["NSpid"].split()[1:] == ["1"])  # not the waiting parent
@@ -116,13 +117,6 @@ def test_a_running_agent_is_contained() -> None:
     finally:
         runner.join(60)
     assert found and found[0].error is None
-
-
-def _owned_by_agents(pid: int) -> bool:
-    try:
-        return _status(pid)["Uid"].split()[0] == str(contain.HOST_ID_BASE)
-    except (OSError, KeyError):
-        return False
 
 
 def _root_entries() -> set[str]:

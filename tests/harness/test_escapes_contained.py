@@ -254,19 +254,34 @@ def test_a_run_has_an_overall_time_limit() -> None:
     assert time.monotonic() - started < 10
 
 
-def _contained_pids() -> set[int]:
-    """Host processes running with the contained agents' host uid."""
-    pids = set()
+def _status(pid: int) -> dict[str, str]:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
+
+
+def descendants(root: int) -> dict[int, dict[str, str]]:
+    """The host's processes below ``root`` (by parent pid), with their ``/proc/<pid>/status``."""
+    table: dict[int, dict[str, str]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                status = (entry / "status").read_text()
-            except OSError:
+                table[int(entry.name)] = _status(int(entry.name))
+            except (OSError, KeyError):
                 continue
-            uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
-            if str(HOST_ID_BASE) in uids:
-                pids.add(int(entry.name))
-    return pids
+    below: dict[int, dict[str, str]] = {}
+    grew = True
+    while grew:
+        grew = False
+        for pid, status in table.items():
+            if pid not in below and (int(status.get("PPid", 0)) == root or int(status.get("PPid", 0)) in below):
+                below[pid] = status
+                grew = True
+    return below
+
+
+def contained_agents(root: int) -> set[int]:
+    """Processes below ``root`` running with the contained agents' host uid."""
+    return {pid for pid, status in descendants(root).items() if status["Uid"].split()[0] == str(HOST_ID_BASE)}
 
 
 _KILLED_RUNNER = textwrap.dedent("""
@@ -284,20 +299,35 @@ def test_killing_the_runner_leaves_nothing_behind(tmp_path: Path) -> None:
     """The runner is SIGKILLed mid-step: its agents die with it and no directory stays in the host's temp dir."""
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()
-    before = _contained_pids()
     runner = subprocess.Popen([sys.executable, "-c", _KILLED_RUNNER], stdout=subprocess.PIPE,
                               env={**os.environ, "PYTHONPATH": str(SRC), "TMPDIR": str(tmpdir)})
-    assert runner.stdout is not None and runner.stdout.readline() == b"running\n"
+    try:
+        assert runner.stdout is not None and runner.stdout.readline() == b"running\n"
+        deadline = time.monotonic() + 60
+        agents: set[int] = set()
+        while len(agents) < 3 and time.monotonic() < deadline:  # the namespaces' maker, the agent, its child
+            agents = contained_agents(runner.pid)
+            time.sleep(0.05)
+        assert len(agents) == 3, agents
+        assert not list(tmpdir.iterdir())  # {tmp} exists only inside the private root
+    finally:
+        runner.send_signal(signal.SIGKILL)
+        runner.wait()
     deadline = time.monotonic() + 30
-    while not _contained_pids() - before and time.monotonic() < deadline:
+    while _alive(agents) and time.monotonic() < deadline:
         time.sleep(0.05)
-    agents = _contained_pids() - before
-    assert len(agents) >= 2  # the main agent and its forked child, under the agents' host uid
-    assert not list(tmpdir.iterdir())  # {tmp} exists only inside the private root
-    runner.send_signal(signal.SIGKILL)
-    runner.wait()
-    deadline = time.monotonic() + 10
-    while agents & _contained_pids() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not agents & _contained_pids()
+    assert not _alive(agents)
     assert not list(tmpdir.iterdir())
+
+
+def _alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running under the agents' uid (a zombie has been killed already)."""
+    alive = set()
+    for pid in pids:
+        try:
+            status = _status(pid)
+        except OSError:
+            continue
+        if status["Uid"].split()[0] == str(HOST_ID_BASE) and not status["State"].startswith("Z"):
+            alive.add(pid)
+    return alive
