@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ringfence.errors import KernelError
-from ringfence.harness import contain, wire
+from ringfence.harness import agent_filter, contain, wire
 from ringfence.harness.netns import enter_private_netns
 from ringfence.harness.perform import PERFORMERS, AgentProcess, Reply
 from ringfence.harness.resources import Resources
@@ -156,6 +156,7 @@ def spawn_contained_agent(tmp: str, *, timeout: float) -> tuple[int, socket.sock
     host_euid = os.geteuid()
     caps = contain.keep_mask(host_euid)
     read_only = contain.interpreter_paths()
+    agent_filter.code()  # built here once, not in every agent
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
     pid = os.fork()

@@ -12,6 +12,7 @@ The numbers are those of the kernel's UAPI headers (``asm/unistd_64.h``, ``asm-g
 from __future__ import annotations
 
 import errno
+import functools
 import platform
 from collections.abc import Mapping
 from typing import Final
@@ -44,6 +45,12 @@ DENIED: Final[Mapping[str, tuple[int, int]]] = {
     "fanotify_init": (300, 262), "lookup_dcookie": (212, 18), "vhangup": (153, 58),
 }
 _ARCHES: Final = {"x86_64": (seccomp.AUDIT_ARCH_X86_64, 0), "aarch64": (AUDIT_ARCH_AARCH64, 1)}
+
+
+@functools.cache
+def code() -> bytes:
+    """This machine's filter as ``sock_filter`` bytes, built and checked once per process (before the forks)."""
+    return program().program.to_bytes()
 
 
 def program(machine: str | None = None) -> Built:

@@ -195,6 +195,6 @@ def seal(keep_fds: Iterable[int], caps: int) -> None:
             value = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
             resource.setrlimit(what, (value, value))
         _sys.limit_caps(caps)
-        _sys.seccomp_filter(agent_filter.program().program.to_bytes())
+        _sys.seccomp_filter(agent_filter.code())
     except OSError as exc:
         raise ContainmentError(f"cannot seal the agent: {exc}") from None
