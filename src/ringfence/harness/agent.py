@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ringfence.errors import KernelError
-from ringfence.harness import wire
+from ringfence.harness import agent_filter, contain, wire
 from ringfence.harness.netns import enter_private_netns
 from ringfence.harness.perform import PERFORMERS, AgentProcess, Reply
 from ringfence.harness.resources import Resources
@@ -151,6 +152,108 @@ def spawn_root_agent(tmp: str, *, netns: bool) -> tuple[int, socket.socket]:
             os._exit(code)
     agent_end.close()
     return pid, coord_end
+
+
+def spawn_contained_agent(tmp: str, *, timeout: float) -> tuple[int, socket.socket, int | None]:
+    """Fork the first agent inside its own namespaces and private root (:mod:`ringfence.harness.contain`).
+
+    Returns the pid of the forked child (the coordinator waits for it), the coordinator's end of the channel and
+    the host pid of the agent (PID 1 of the agents' PID namespace: killing it ends every agent), or None if the
+    child failed before forking it (its error then arrives on the channel, or the channel closes).
+    """
+    coord_end, agent_end = wire.channel_pair()
+    outside = _sys.netns_inode()
+    host_euid = os.geteuid()
+    caps = contain.keep_mask(host_euid)
+    read_only = contain.interpreter_paths()
+    agent_filter.code()  # built here once, not in every agent
+    to_child_r, to_child_w = os.pipe()
+    from_child_r, from_child_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            coord_end.close()
+            os.close(to_child_w)
+            os.close(from_child_r)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            contain.die_with_parent()
+            try:
+                contain.unshare_all()
+            except Exception as exc:
+                wire.send(agent_end, {"error": f"agent setup failed: {exc}"})
+                raise
+            os.write(from_child_w, b"u")
+            if os.read(to_child_r, 1) != b"m":
+                wire.send(agent_end, {"error": "agent setup failed: no user id maps"})
+                raise ChildProcessError
+            try:
+                sources = contain.open_sources(read_only)
+                contain.become_inside_root(host_euid)
+            except Exception as exc:
+                wire.send(agent_end, {"error": f"agent setup failed: {exc}"})
+                raise
+            child = os.fork()
+            if child == 0:
+                os.close(from_child_w)
+                os.close(to_child_r)
+                _contained_agent(tmp, agent_end, outside=outside, caps=caps, read_only=read_only, sources=sources)
+            agent_end.close()
+            for fd in sources.values():
+                os.close(fd)
+            _sys.limit_caps(0)  # this process only waits for the agent
+            os.write(from_child_w, str(child).encode())
+            os.close(from_child_w)
+            _, status = os.waitpid(child, 0)
+            code = 0 if status == 0 else 1
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    agent_end.close()
+    os.close(to_child_r)
+    os.close(from_child_w)
+    init: int | None = None
+    try:
+        if _read_pipe(from_child_r, timeout) == b"u":
+            contain.write_id_maps(pid)
+            os.write(to_child_w, b"m")
+            text = _read_pipe(from_child_r, timeout)
+            init = int(text) if text else None
+    finally:
+        os.close(to_child_w)
+        os.close(from_child_r)
+    return pid, coord_end, init
+
+
+def _read_pipe(fd: int, timeout: float) -> bytes:
+    if not select.select([fd], [], [], timeout)[0]:
+        return b""
+    return os.read(fd, 32)
+
+
+def _contained_agent(tmp: str, chan: socket.socket, *, outside: int, caps: int, read_only: list[str],
+                     sources: dict[str, int]) -> None:  # pragma: no cover - runs in the agent
+    code = 0
+    try:
+        _quiet_signals()
+        try:
+            contain.die_with_parent()
+            contain.enter_private_root(tmp, read_only, sources)
+            os.chdir(tmp)
+            resources = Resources.open(tmp)
+            contain.seal([chan.fileno(), *resources.fds.values()], caps)
+            proc = AgentProcess(resources, outside, channels={chan.fileno(): chan})
+        except Exception as exc:
+            wire.send(chan, {"error": f"agent setup failed: {type(exc).__name__}: {exc}"})
+            raise
+        wire.send(chan, {"ready": True, "pid": os.getpid(), "netns": _sys.netns_inode(), "private_netns": True,
+                         "contained": True})
+        serve(proc, chan, "main")
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
 
 
 def main(argv: list[str]) -> int:

@@ -23,16 +23,20 @@ from typing import Any
 from ringfence.abi.opcodes import SqeOp
 from ringfence.abi.profiles import KernelProfile
 from ringfence.harness import wire
-from ringfence.harness.agent import spawn_root_agent
+from ringfence.harness.agent import spawn_contained_agent, spawn_root_agent
+from ringfence.harness.contain import scenario_dir
 from ringfence.live import _sys
 from ringfence.live.child import ChildError, run_in_child
 from ringfence.live.probe import probed_profile
+from ringfence.scenario import caps
 from ringfence.scenario import steps as s
 from ringfence.scenario.transcript import StepResult, SubmitResult, Transcript
 
 STEP_TIMEOUT = 20.0
 EXEC_TIMEOUT = 60.0
 EXIT_GRACE = 2.0
+#: A whole run's limit when the scenario sets no ``timeout`` (the cap of ``[scenario] timeout``).
+RUN_TIMEOUT = float(caps.MAX_TIMEOUT)
 
 
 def needs_netns(scenario: s.Scenario) -> bool:
@@ -64,12 +68,18 @@ class _Agent:
 class _Session:
     """The agents of one scenario run, their processes, and the scenario's temp directory."""
 
-    def __init__(self, scenario: s.Scenario, *, step_timeout: float, exec_timeout: float) -> None:
+    def __init__(self, scenario: s.Scenario, *, step_timeout: float, exec_timeout: float, contain: bool,
+                 deadline: float) -> None:
         self.scenario = scenario
         self.step_timeout = step_timeout
         self.exec_timeout = exec_timeout
-        self.tmp = tempfile.mkdtemp(prefix="ringfence-live-")
-        os.chmod(self.tmp, 0o777)  # an agent may drop to an unprivileged uid and still create files here
+        self.contain = contain
+        self.deadline = deadline
+        if contain:  # {tmp} exists only inside the agents' private root: nothing on the host to leave behind
+            self.tmp = scenario_dir()
+        else:
+            self.tmp = tempfile.mkdtemp(prefix="ringfence-live-")
+            os.chmod(self.tmp, 0o777)  # an agent may drop to an unprivileged uid and still create files here
         self.agents: dict[str, _Agent] = {}
         self.order: list[str] = []
         self.pidfds: dict[int, int] = {}
@@ -77,8 +87,13 @@ class _Session:
 
     def start(self) -> str | None:
         """Fork the first agent; an error string if it could not be set up."""
-        private = needs_netns(self.scenario)
-        pid, chan = spawn_root_agent(self.tmp, netns=private)
+        private = self.contain or needs_netns(self.scenario)
+        if self.contain:
+            pid, chan, init = spawn_contained_agent(self.tmp, timeout=self.step_timeout)
+            if init is not None:
+                self._track(init)  # PID 1 of the agents' PID namespace: its end is every agent's end
+        else:
+            pid, chan = spawn_root_agent(self.tmp, netns=private)
         self.root_pid = pid
         self._track(pid)
         self._add("main", chan, pid)
@@ -88,11 +103,15 @@ class _Session:
             return f"first agent did not start: {exc}"
         if "error" in hello:
             return str(hello["error"])
+        if self.contain and not hello.get("contained"):
+            return "first agent is not contained"
         if private and hello.get("netns") == _sys.netns_inode():  # belt and braces: never connect from here
             return "first agent is still in the coordinator's network namespace"
         return None
 
     def _track(self, pid: int) -> None:
+        """Keep a pidfd of a process the coordinator may have to kill. Pids that contained agents report are in
+        their own PID namespace and mean nothing here: those agents end with their namespace's PID 1."""
         if pid not in self.pidfds:
             with contextlib.suppress(ProcessLookupError):
                 self.pidfds[pid] = os.pidfd_open(pid)
@@ -108,10 +127,19 @@ class _Session:
             return self._pass_ring(index, step)
         agent = self.agents[step.task]
         timeout = self.exec_timeout if isinstance(step, s.Exec) else self.step_timeout
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return None, f"step {index} ({type(step).__name__}, task {step.task}): the scenario's time limit " \
+                         "ran out; killed"
+        by_deadline = left < timeout
+        timeout = min(timeout, left)
         try:
             wire.send(agent.chan, {"op": "step", "index": index, "step": wire.encode_step(step)})
             reply, fds = wire.recv(agent.chan, timeout)
         except TimeoutError:
+            if by_deadline:
+                return None, f"step {index} ({type(step).__name__}, task {step.task}): the scenario's time limit " \
+                             "ran out; killed"
             return None, f"step {index} ({type(step).__name__}, task {step.task}): agent did not answer within " \
                          f"{timeout:g} s; killed"
         except (wire.ChannelClosedError, OSError) as exc:
@@ -126,7 +154,8 @@ class _Session:
             if len(fds) != 1:
                 return None, f"step {index}: agent sent {len(fds)} channels for the new task"
             pid = int(raw.get("pid", agent.pid))
-            self._track(pid)
+            if not self.contain:
+                self._track(pid)
             self._add(name, socket.socket(fileno=fds[0]), pid)
         elif isinstance(step, s.Exec):
             agent.pid = int(raw.get("pid", agent.pid))
@@ -192,7 +221,8 @@ class _Session:
         for pidfd in self.pidfds.values():
             os.close(pidfd)
         self.pidfds.clear()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if not self.contain:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def kill_all(self) -> None:
         for pidfd in self.pidfds.values():
@@ -205,9 +235,12 @@ class LiveBackend:
 
     name = "live"
 
-    def __init__(self, *, step_timeout: float = STEP_TIMEOUT, exec_timeout: float = EXEC_TIMEOUT) -> None:
+    def __init__(self, *, step_timeout: float = STEP_TIMEOUT, exec_timeout: float = EXEC_TIMEOUT,
+                 run_timeout: float = RUN_TIMEOUT, contain: bool = True) -> None:
         self.step_timeout = step_timeout
         self.exec_timeout = exec_timeout
+        self.run_timeout = run_timeout
+        self.contain = contain
         self._features: frozenset[str] | None = None
 
     @property
@@ -228,7 +261,9 @@ class LiveBackend:
     def run(self, scenario: s.Scenario) -> Transcript:
         """Run every step in order in fresh agents; the first failure to perform a step ends the run."""
         kernel = os.uname().release
-        session = _Session(scenario, step_timeout=self.step_timeout, exec_timeout=self.exec_timeout)
+        limit = self.run_timeout if scenario.timeout is None else float(scenario.timeout)
+        session = _Session(scenario, step_timeout=self.step_timeout, exec_timeout=self.exec_timeout,
+                           contain=self.contain, deadline=time.monotonic() + limit)
         results: list[StepResult] = []
         error: str | None = None
         try:

@@ -8,7 +8,10 @@ timings. Input::
     {"scenarios": [{...scenario dict...}, "path/to/file.toml"],
      "jobs": [{"kind": "register_outcomes", "programs": ["0600000001000000"], "opcode": "NOP"},
               {"kind": "verdicts", "program": "...hex...", "requests": [{"op": "NOP", "ud": 7}]}],
-     "step_timeout": 20}
+     "step_timeout": 20, "contain": true}
+
+``contain`` (default true) runs every scenario's agents contained (``docs/threat-model.md``); false exists only
+to compare a corpus run contained and uncontained (``docs/harness.md``).
 """
 
 from __future__ import annotations
@@ -73,11 +76,14 @@ def run_batch(data: Mapping[str, Any]) -> dict[str, Any]:
     started = time.monotonic()
     report, profile = probed_profile()
     probe_seconds = time.monotonic() - started
-    backend = LiveBackend(step_timeout=float(data.get("step_timeout", STEP_TIMEOUT)))
+    contain = data.get("contain", True)
+    if not isinstance(contain, bool):
+        raise ValueError(f"contain must be true or false, not {contain!r}")
+    backend = LiveBackend(step_timeout=float(data.get("step_timeout", STEP_TIMEOUT)), contain=contain)
     scenarios = [_scenario(item, backend) for item in data.get("scenarios", [])]
     jobs = [_job(job) for job in data.get("jobs", [])]
     return {"schema": 1, "kernel": os.uname().release, "profile": profile.name, "probe": report.to_json(),
-            "features": sorted(backend.features()), "scenarios": scenarios, "jobs": jobs,
+            "features": sorted(backend.features()), "contained": contain, "scenarios": scenarios, "jobs": jobs,
             "timing": {"probe": round(probe_seconds, 3), "total": round(time.monotonic() - started, 3)}}
 
 

@@ -27,11 +27,16 @@ class NetnsError(RingfenceError):
 def enter_private_netns() -> int:
     """``unshare(CLONE_NEWNET)`` for the calling thread, then bring ``lo`` up; returns the new namespace inode."""
     _sys.unshare(_sys.CLONE_NEWNET)
+    loopback_up()
+    return _sys.netns_inode()
+
+
+def loopback_up() -> None:
+    """Bring ``lo`` up in the calling thread's network namespace."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         req = _IFREQ.pack(b"lo", 0)
         _, flags = _IFREQ.unpack(fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))
         fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, _IFREQ.pack(b"lo", flags | IFF_UP))
-    return _sys.netns_inode()
 
 
 def assert_private(outside_inode: int) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ringfence.abi import sqe as abisqe
 from ringfence.abi.opcodes import REGISTER_USE_REGISTERED_RING, RegisterOp, SqeFlag, SqeOp
-from ringfence.errors import KernelError, outcome_of
+from ringfence.errors import KernelError, ScenarioError, outcome_of
 from ringfence.harness.arena import Arena
 from ringfence.harness.netns import assert_private
 from ringfence.harness.resources import Resources
@@ -31,6 +31,7 @@ from ringfence.live.ring import (
     wrote_back,
 )
 from ringfence.scenario import steps as s
+from ringfence.scenario.caps import UID_RANGE
 
 Reply = dict[str, Any]
 
@@ -82,14 +83,23 @@ def do_nnp(proc: AgentProcess, step: s.SetNoNewPrivs) -> Reply:
 
 
 def do_drop_privileges(proc: AgentProcess, step: s.DropPrivileges) -> Reply:
-    """Process-wide (glibc applies set*id to every thread): the process loses CAP_SYS_ADMIN."""
+    """Process-wide (glibc applies set*id to every thread): the process loses CAP_SYS_ADMIN.
+
+    The uid must be a real unprivileged one (the loader's rule, checked again here: -1 would mean "no change" and
+    keep root), and afterwards no capability may be left; otherwise the run ends with an error, not an outcome.
+    """
+    if not UID_RANGE[0] <= step.uid <= UID_RANGE[1]:
+        raise ScenarioError(f"drop_privileges uid {step.uid} is not in {UID_RANGE[0]}..{UID_RANGE[1]}")
     try:
         os.setgroups([])
         os.setresgid(step.uid, step.uid, step.uid)
         os.setresuid(step.uid, step.uid, step.uid)
     except OSError as exc:
         return {"result": KernelError(exc.errno or 1, "setresuid").name, "raw": {}}
-    return {"result": "ok", "raw": {"caps": _sys.effective_caps()}}
+    caps = _sys.effective_caps()
+    if caps:
+        raise ScenarioError(f"drop_privileges left capabilities {caps:#x}")
+    return {"result": "ok", "raw": {"caps": caps}}
 
 
 def do_userns(proc: AgentProcess, step: s.UserNamespace) -> Reply:
@@ -255,6 +265,9 @@ def _prepare(proc: AgentProcess, item: s.SubmitItem) -> sqes.Prepared:
     sqe, res = item.sqe, proc.resources
     if item.fd is not None:
         fixed = bool(sqe.flags & SqeFlag.FIXED_FILE)
+        if isinstance(item.fd, int) and item.fd >= 0 and not fixed:  # the loader's rule, again: see load_sqe._fd
+            raise ScenarioError(f"refusing descriptor number {item.fd}: it would reach whatever the agent has open "
+                                "under it (its control channel); name a resource")
         fd = item.fd if (fixed and isinstance(item.fd, int)) else res.fd(item.fd)
         sqe = dataclasses.replace(sqe, fd=fd)
     if sqe.opcode in (SqeOp.OPENAT, SqeOp.OPENAT2):

@@ -59,6 +59,8 @@ class Resources:
         if name == "cwd":
             return AT_FDCWD
         if name.lstrip("-").isdigit():
+            if int(name) >= 0:  # a descriptor number reaches whatever the agent has open under it
+                raise ScenarioError(f"refusing descriptor number {name}; name a resource ({', '.join(NAMES)})")
             return int(name)
         try:
             return self.fds[name]

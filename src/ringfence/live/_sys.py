@@ -314,3 +314,96 @@ def has_cap_sys_admin() -> bool:
 def netns_inode() -> int:
     """Inode of the calling thread's network namespace: equal inodes mean the same namespace."""
     return os.stat("/proc/thread-self/ns/net").st_ino
+
+
+# --- namespaces, mounts and capabilities: what the scenario harness contains its agents with --------------------
+
+CLONE_NEWNS: Final = 0x00020000
+CLONE_NEWUTS: Final = 0x04000000
+CLONE_NEWIPC: Final = 0x08000000
+CLONE_NEWUSER: Final = 0x10000000
+CLONE_NEWPID: Final = 0x20000000
+MS_RDONLY: Final = 0x1
+MS_NOSUID: Final = 0x2
+MS_NODEV: Final = 0x4
+MS_NOEXEC: Final = 0x8
+MS_REMOUNT: Final = 0x20
+MS_NOATIME: Final = 0x400
+MS_NODIRATIME: Final = 0x800
+MS_BIND: Final = 0x1000
+MS_REC: Final = 0x4000
+MS_PRIVATE: Final = 0x40000
+MS_RELATIME: Final = 0x200000
+MNT_DETACH: Final = 0x2
+PR_SET_PDEATHSIG: Final = 1
+PR_CAPBSET_DROP: Final = 24
+PR_CAP_AMBIENT: Final = 47
+PR_CAP_AMBIENT_CLEAR_ALL: Final = 4
+CAP_LAST_CAP_FILE: Final = "/proc/sys/kernel/cap_last_cap"
+_LINUX_CAPABILITY_VERSION_3: Final = 0x20080522
+_NR_PIVOT_ROOT: Final = {"x86_64": 155, "aarch64": 41}[platform.machine()]
+
+_mount = _libc.mount
+_mount.restype = ctypes.c_int
+_mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_umount2 = _libc.umount2
+_umount2.restype = ctypes.c_int
+_umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+
+def _b(text: str | None) -> bytes | None:
+    return None if text is None else os.fsencode(text)
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    """``mount(2)``; raises :class:`KernelError` naming the target."""
+    if _mount(_b(source), _b(target), _b(fstype), flags, _b(data)) != 0:
+        raise KernelError(ctypes.get_errno(), f"mount({target!r})")
+
+
+def umount2(target: str, flags: int) -> None:
+    if _umount2(_b(target), flags) != 0:
+        raise KernelError(ctypes.get_errno(), f"umount2({target!r})")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    """``pivot_root(2)`` (no libc wrapper)."""
+    new, old = ctypes.c_char_p(os.fsencode(new_root)), ctypes.c_char_p(os.fsencode(put_old))
+    result = int(_syscall(ctypes.c_long(_NR_PIVOT_ROOT), new, old))
+    if result != 0:
+        raise KernelError(ctypes.get_errno(), "pivot_root")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0) -> None:
+    if _prctl(option, arg2, arg3, 0, 0) != 0:
+        raise KernelError(ctypes.get_errno(), f"prctl({option})")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", u32), ("pid", s32)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", u32), ("permitted", u32), ("inheritable", u32)]
+
+
+def last_cap() -> int:
+    """The highest capability number the running kernel knows."""
+    with open(CAP_LAST_CAP_FILE) as f:
+        return int(f.read())
+
+
+def limit_caps(keep: int) -> None:
+    """Cut the calling thread's capabilities to the mask ``keep``: bounding set (so exec cannot regain the rest),
+    permitted and effective; inheritable and ambient empty."""
+    for cap in range(last_cap() + 1):
+        if not keep >> cap & 1:
+            prctl(PR_CAPBSET_DROP, cap)
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for i in range(2):
+        word = keep >> (32 * i) & 0xFFFFFFFF
+        data[i].effective, data[i].permitted, data[i].inheritable = word, word, 0
+    if _libc.capset(ctypes.byref(header), ctypes.byref(data)) != 0:
+        raise KernelError(ctypes.get_errno(), "capset")
