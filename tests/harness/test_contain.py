@@ -124,3 +124,16 @@ def _root_entries() -> set[str]:
     interpreter needs."""
     tops = {"dev", "proc", contain.scenario_dir().split("/")[1]}
     return tops | {p.split("/")[1] for p in contain.interpreter_paths()}
+
+
+@pytest.mark.parametrize(("flags", "allowed"), [
+    (_sys.CLONE_NEWUSER, True),                                  # the userns step
+    (_sys.CLONE_NEWUSER | _sys.CLONE_NEWNS, False), (_sys.CLONE_NEWNS, False), (0, False),
+    (_sys.CLONE_NEWUSER | (1 << 32), False),                     # a high half is never ignored
+])
+def test_unshare_passes_only_for_a_new_user_namespace(flags: int, allowed: bool) -> None:
+    prog = check(agent_filter.program("x86_64").program, target=SECCOMP)
+    data = SeccompData(agent_filter.UNSHARE[0], AUDIT_ARCH_X86_64, 0, (flags, 0, 0, 0, 0, 0)).pack()
+    ret = seccomp.SeccompReturn.of(run(prog, data).value)
+    assert (int(ret.action) if ret.action is not None else None, ret.data) == \
+        ((ALLOW, 0) if allowed else (ERRNO, errno.EPERM))

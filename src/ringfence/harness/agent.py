@@ -241,7 +241,7 @@ def _contained_agent(tmp: str, chan: socket.socket, *, outside: int, caps: int, 
             contain.die_with_parent()
             contain.enter_private_root(tmp, read_only, sources)
             os.chdir(tmp)
-            resources = Resources.open(tmp)
+            resources = Resources.open(tmp, private_net=True)  # contained agents always have their own netns
             contain.seal([chan.fileno(), *resources.fds.values()], caps)
             proc = AgentProcess(resources, outside, channels={chan.fileno(): chan})
         except Exception as exc:

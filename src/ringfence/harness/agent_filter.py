@@ -3,7 +3,10 @@
 It is a deny list, not an allow list: the agent is a Python interpreter whose own system calls are many and
 change between versions, while the calls below are what root inside the agents' namespaces could use against the
 containment or the host (mounting, changing root, entering or making namespaces, tracing, modules, kexec, BPF,
-performance counters, keyrings, clocks). They fail with EPERM. io_uring requests are not system calls and pass
+performance counters, keyrings, clocks). They fail with EPERM. Two calls are allowed narrowly because scenario
+steps need them: ``unshare`` with exactly ``CLONE_NEWUSER`` (the ``userns`` step; a nested user namespace gives
+no power outside the agents' own), and ``pidfd_getfd`` (the ``pass_ring`` step; the agents' PID namespace holds
+only the scenario's own agents, so no other process can be named). io_uring requests are not system calls and pass
 seccomp by design; the namespaces contain them. Calls under any other calling convention (x32, i386 compat on
 x86-64) fail with ENOSYS, so a filter keyed on native numbers cannot be bypassed by changing convention.
 The numbers are those of the kernel's UAPI headers (``asm/unistd_64.h``, ``asm-generic/unistd.h``).
@@ -22,6 +25,7 @@ from ringfence.bpf.builder import Builder, Built
 from ringfence.bpf.check import check
 from ringfence.bpf.insn import ABS, JEQ, JGE, LD, Instruction, W
 from ringfence.bpf.target import SECCOMP
+from ringfence.live import _sys
 
 AUDIT_ARCH_AARCH64: Final = 0xC00000B7
 
@@ -30,9 +34,8 @@ DENIED: Final[Mapping[str, tuple[int, int]]] = {
     "mount": (165, 40), "umount2": (166, 39), "pivot_root": (155, 41), "chroot": (161, 51),
     "open_tree": (428, 428), "move_mount": (429, 429), "fsopen": (430, 430), "fsconfig": (431, 431),
     "fsmount": (432, 432), "fspick": (433, 433), "mount_setattr": (442, 442),
-    "setns": (308, 268), "unshare": (272, 97),
+    "setns": (308, 268),
     "ptrace": (101, 117), "process_vm_readv": (310, 270), "process_vm_writev": (311, 271), "kcmp": (312, 272),
-    "pidfd_getfd": (438, 438),
     "init_module": (175, 105), "finit_module": (313, 273), "delete_module": (176, 106),
     "kexec_load": (246, 104), "kexec_file_load": (320, 294), "reboot": (169, 142),
     "bpf": (321, 280), "perf_event_open": (298, 241), "userfaultfd": (323, 282),
@@ -44,6 +47,9 @@ DENIED: Final[Mapping[str, tuple[int, int]]] = {
     "sethostname": (170, 161), "setdomainname": (171, 162), "syslog": (103, 116),
     "fanotify_init": (300, 262), "lookup_dcookie": (212, 18), "vhangup": (153, 58),
 }
+#: ``unshare`` is allowed with exactly this flag word (and denied with any other).
+UNSHARE: Final = (272, 97)
+_ARG0_LOW, _ARG0_HIGH = 16, 20     # seccomp_data.args[0], little-endian halves
 _ARCHES: Final = {"x86_64": (seccomp.AUDIT_ARCH_X86_64, 0), "aarch64": (AUDIT_ARCH_AARCH64, 1)}
 
 
@@ -61,15 +67,24 @@ def program(machine: str | None = None) -> Built:
     enosys = int(seccomp.SeccompAction.ERRNO) | errno.ENOSYS
     b = Builder()
     native, other, denied, allowed = b.label("native"), b.label("other"), b.label("deny"), b.label("allow")
+    unshare = b.label("unshare")
     b.emit(Instruction(LD | W | ABS, k=4), "the calling convention")
     b.jump(JEQ, arch, native, other)
     b.place(native)
     b.emit(Instruction(LD | W | ABS, k=0), "the system call number")
     if column == 0:
         b.jump(JGE, seccomp.X32_SYSCALL_BIT, other, None, "x32 numbers")
+    b.jump(JEQ, UNSHARE[column], unshare, None, "unshare")
     for name, numbers in sorted(DENIED.items(), key=lambda kv: kv[1][column]):
         b.jump(JEQ, numbers[column], denied, None, name)
     b.ja(allowed)
+    b.place(unshare)
+    b.emit(Instruction(LD | W | ABS, k=_ARG0_HIGH), "unshare's flags, high half")
+    low = b.label("low")
+    b.jump(JEQ, 0, low, denied)
+    b.place(low)
+    b.emit(Instruction(LD | W | ABS, k=_ARG0_LOW), "unshare's flags, low half")
+    b.jump(JEQ, _sys.CLONE_NEWUSER, allowed, denied, "CLONE_NEWUSER alone: the userns step")
     b.place(denied)
     b.ret(eperm, "a call that would undo the containment or reach the whole kernel")
     b.place(allowed)

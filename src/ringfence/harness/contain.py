@@ -95,6 +95,10 @@ def become_inside_root(host_euid: int) -> None:
             os.setgroups([])
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
+            # Changing ids made the process non-dumpable, and then no sibling agent could take a descriptor from
+            # it (pidfd_getfd, the pass_ring step) without CAP_SYS_PTRACE over the host. The agents' PID
+            # namespace and uid are their own and the filter denies ptrace itself, so dumpable is safe here.
+            _sys.prctl(_sys.PR_SET_DUMPABLE, 1)
         except OSError as exc:
             raise ContainmentError(f"cannot become root of the agents' user namespace: {exc}") from None
 
