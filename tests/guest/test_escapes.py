@@ -1,8 +1,9 @@
-"""Inside the 7.x guest: a program under ``ringfence run`` tries to get around its policy (tests/guest/
-escape_attempts.py). Every request it makes is held against the policy's prediction (the model running the Plan's
-bytes, ``policy.predict``): a request the policy denies must fail with EACCES, whatever route, context or flag it
-takes. Register calls and the kernel's documented limits are held against what the kernel answered when this
-test was written (docs/escapes.md records the table), and ``run`` must name each limit in a warning.
+"""Inside the 7.x guest: a program under ``ringfence run`` (its code, in a forked child) tries to get around its
+policy (tests/guest/escape_attempts.py). Every request it makes is held against the policy's prediction (the
+model running the Plan's bytes, ``policy.predict``): a request the policy denies must fail with EACCES, whatever
+route, context or flag it takes. Register calls and the kernel's documented limits are held against what the
+kernel answered when this test was written (docs/escapes.md records the table), and ``run`` must name the
+limits in a warning.
 
 Two runs: web-client (classic restrictions and filters) and file-reader's filters-only variant. The workload
 itself is a program `run` exec'd; a second exec from inside it (``ESCAPE_EXEC=1``) costs a Python start-up that
@@ -15,7 +16,6 @@ import errno
 import json
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -26,7 +26,9 @@ from ringfence.live.probe import probed_profile
 from ringfence.live.ring import Ring
 from ringfence.policy.compile import compile_policy
 from ringfence.policy.load import load
+from ringfence.policy.plan import Plan
 from ringfence.policy.predict import Predictor
+from ringfence.sandbox import run
 from ringfence.sandbox.run import LIMIT_ALWAYS
 from ringfence.vm import inside_guest
 
@@ -78,21 +80,39 @@ def _sandboxed(name: str, mechanism: str, tmp: Path) -> tuple[list[dict[str, obj
     plan = compile_policy(policy, kernel).plan
     chosen = "classic" if mechanism == "auto" else mechanism
     predictor = Predictor(policy, plan, kernel, mechanism=chosen)
-    (tmp / "plan.json").write_text(plan.dumps())
     with Ring.setup(8) as free:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with ours, theirs, pytest.raises(OSError) as refused:  # the kernel never sends a ring with SCM_RIGHTS
             socket.send_fds(ours, [b"ring"], [free.fd])
         assert refused.value.errno == errno.EINVAL
-        done = subprocess.run(
-            [sys.executable, "-m", "ringfence", "run", "--plan", str(tmp / "plan.json"), "--mechanism", mechanism,
-             "--", sys.executable, str(WORKLOAD)],
-            capture_output=True, text=True, timeout=600, check=False, stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": str(ROOT / "src"),
-                 "ESCAPE_RING": f"{os.getpid()}:{free.fd}:{bytes(free.params).hex()}"})
-    assert done.returncode == 0, done.stderr
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return lines, done.stderr, predictor
+        ring = f"{os.getpid()}:{free.fd}:{bytes(free.params).hex()}"
+        status, stdout, stderr = _run_in_child(plan, mechanism, {"PYTHONPATH": str(ROOT / "src"),
+                                                                 "ESCAPE_RING": ring}, tmp)
+    assert status == 0, stderr
+    lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return lines, stderr, predictor
+
+
+def _run_in_child(plan: Plan, mechanism: str, env: dict[str, str], tmp: Path) -> tuple[int, str, str]:
+    """``ringfence run``'s own code (:func:`ringfence.sandbox.run.run`) in a forked child: the Plan applied to
+    the child, then the workload exec'd. The command line's path without its Python start-up, which the
+    guest's time budget cannot afford twice per run. The child closes the rings it inherited from this process
+    (``--close-inherited``), as a command started from here would never have them (they are close-on-exec)."""
+    out, err = tmp / "stdout", tmp / "stderr"
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child execs the workload or exits with run's status
+        try:
+            for fd, path, flags in ((0, Path("/dev/null"), os.O_RDONLY), (1, out, os.O_WRONLY | os.O_CREAT),
+                                    (2, err, os.O_WRONLY | os.O_CREAT)):
+                os.dup2(os.open(path, flags, 0o600), fd)
+            sys.stderr = os.fdopen(2, "w", buffering=1)  # pytest replaced sys.stderr; run writes there
+            os.environ.update(env)
+            options = run.Options(mechanism=mechanism, close_inherited=True)
+            os._exit(run.run(plan, [sys.executable, str(WORKLOAD)], options))
+        finally:
+            os._exit(125)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.read_text(), err.read_text()
 
 
 @pytest.mark.parametrize("name", list(RUNS))
