@@ -6,7 +6,9 @@ Plan to itself; the median ratio to no policy with a 95% interval.
 
 Needs a kernel with per-task io_uring sandboxing (7.0 or later: the 7.x VM). The loop keeps Python out of the
 measurement: the 256 NOP SQEs are written once and the submission queue's index array is the identity, so each
-batch is one tail store and one ``io_uring_enter`` that submits and reaps 256 requests. Under TCG (no KVM) only the
+batch is one tail store and one ``io_uring_enter`` that submits and reaps 256 requests. Both children of a pair
+create and close the same throwaway rings and wait before measuring (the kernel tears closed rings down in a
+worker), and each run starts with untimed batches. Under TCG (no KVM) only the
 ratios mean anything, not the rates. Goals: classic at most 3%, cBPF at most 10% slower than no policy.
 """
 
@@ -33,6 +35,8 @@ from ringfence.policy.plan import Plan
 from ringfence.sandbox.apply import restrict_self
 
 ENTRIES = 256
+WARMUP = 20     # untimed batches first
+SETTLE = 0.3    # seconds between applying the Plan and measuring
 U32 = struct.Struct("=I")
 NOPS = policy("nop-loop", allow("NOP", "READ", "WRITE", "CLOSE"), kernel="7.0+")
 
@@ -46,8 +50,10 @@ def nops_per_second(batches: int) -> float:
             ring.sqe_map[i * ring.sqe_size:(i + 1) * ring.sqe_size] = nop
             U32.pack_into(ring.sq_map, sq.array + 4 * i, i)
         tail = U32.unpack_from(ring.sq_map, sq.tail)[0]
-        start = time.perf_counter()
-        for _ in range(batches):
+        start = 0.0
+        for batch in range(-WARMUP, batches):
+            if batch == 0:
+                start = time.perf_counter()
             tail = (tail + ENTRIES) & 0xFFFFFFFF
             U32.pack_into(ring.sq_map, sq.tail, tail)
             done = _sys.enter(ring.fd, ENTRIES, ENTRIES, _sys.IORING_ENTER_GETEVENTS)
@@ -69,6 +75,10 @@ def in_child(plan: Plan | None, mechanism: str, batches: int) -> float:
         try:
             if plan is not None:
                 restrict_self(plan, mechanism=mechanism)
+            else:  # the throwaway rings restrict_self validates on, so that both children tear the same down
+                Ring.setup(1).close()
+                Ring.setup(1).close()
+            time.sleep(SETTLE)  # closed rings are torn down by a kernel worker: not during the measurement
             os.write(write, repr(nops_per_second(batches)).encode())
         finally:
             os._exit(0)
@@ -90,7 +100,8 @@ def main() -> int:
     rng = random.Random(args.seed)
     plan = compile_policy(NOPS, profile_for_release(os.uname().release)).plan
     for variant in plan.variants:
-        print(f"{variant.mechanism}: " + ", ".join(r.kind for r in variant.registrations))
+        kinds = [r.kind for r in variant.registrations]
+        print(f"variant {variant.mechanism}: " + ", ".join(f"{kinds.count(k)} {k}" for k in sorted(set(kinds))))
     rows = []
     for mechanism in ("classic", "filters"):
         ratios, rates = [], []
@@ -105,11 +116,16 @@ def main() -> int:
                     f"{(hi - 1) * 100:+.1f}] |")
     print(f"kernel {os.uname().release}; {args.pairs} interleaved pairs of fresh children, {args.batches} x "
           f"{ENTRIES} NOPs each; slowdown = median(no-policy rate / policy rate) - 1 [95% interval]")
-    print("Under TCG only the ratios mean anything.")
+    print(f"cpu: {_cpu_model()} (a QEMU model name means TCG emulation: then only the ratios mean anything)")
     print("| policy | NOPs/s (median, with policy) | slower than no policy |")
     print("|---|---|---|")
     print("\n".join(rows))
     return 0
+
+
+def _cpu_model() -> str:
+    with open("/proc/cpuinfo") as f:
+        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
 
 
 def statistics_rate(rates: list[float]) -> str:
