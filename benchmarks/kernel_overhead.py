@@ -15,6 +15,7 @@ ratios mean anything, not the rates. Goals: classic at most 3%, cBPF at most 10%
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import random
 import struct
@@ -35,17 +36,24 @@ from ringfence.policy.plan import Plan
 from ringfence.sandbox.apply import restrict_self
 
 ENTRIES = 256
+READ_SIZE = 4096
 WARMUP = 20     # untimed batches first
 SETTLE = 0.3    # seconds between applying the Plan and measuring
 U32 = struct.Struct("=I")
 NOPS = policy("nop-loop", allow("NOP", "READ", "WRITE", "CLOSE"), kernel="7.0+")
 
 
-def nops_per_second(batches: int) -> float:
-    """Submit and reap ``batches`` x 256 NOPs on a fresh ring; requests per second."""
+def nops_per_second(batches: int, op: str = "nop") -> float:
+    """Submit and reap ``batches`` x 256 requests on a fresh ring: NOPs, or 4 KiB READs of /dev/zero (all into
+    one buffer); requests per second."""
+    buf = ctypes.create_string_buffer(READ_SIZE)
+    zero = os.open("/dev/zero", os.O_RDONLY)
     with Ring.setup(ENTRIES) as ring:
         sq, cq = ring.params.sq_off, ring.params.cq_off
-        nop = bytes(_sys.Sqe(opcode=SqeOp.NOP)).ljust(ring.sqe_size, b"\0")
+        request = _sys.Sqe(opcode=SqeOp.NOP)
+        if op == "read":
+            request = _sys.Sqe(opcode=SqeOp.READ, fd=zero, addr=ctypes.addressof(buf), len=READ_SIZE)
+        nop = bytes(request).ljust(ring.sqe_size, b"\0")
         for i in range(ENTRIES):
             ring.sqe_map[i * ring.sqe_size:(i + 1) * ring.sqe_size] = nop
             U32.pack_into(ring.sq_map, sq.array + 4 * i, i)
@@ -62,12 +70,13 @@ def nops_per_second(batches: int) -> float:
             U32.pack_into(ring.cq_map, cq.head, U32.unpack_from(ring.cq_map, cq.tail)[0])
         elapsed = time.perf_counter() - start
         cqe = struct.unpack_from("=QiI", ring.cq_map, cq.cqes)
-        if cqe[1] != 0:
-            raise RuntimeError(f"a NOP failed: {cqe[1]}")
+        if cqe[1] != (READ_SIZE if op == "read" else 0):
+            raise RuntimeError(f"a request failed: {cqe[1]}")
+    os.close(zero)
     return batches * ENTRIES / elapsed
 
 
-def in_child(plan: Plan | None, mechanism: str, batches: int) -> float:
+def in_child(plan: Plan | None, mechanism: str, batches: int, op: str = "nop") -> float:
     """Apply ``plan`` (None: nothing) in a fresh forked child and measure there."""
     read, write = os.pipe()
     pid = os.fork()
@@ -79,7 +88,7 @@ def in_child(plan: Plan | None, mechanism: str, batches: int) -> float:
                 Ring.setup(1).close()
                 Ring.setup(1).close()
             time.sleep(SETTLE)  # closed rings are torn down by a kernel worker: not during the measurement
-            os.write(write, repr(nops_per_second(batches)).encode())
+            os.write(write, repr(nops_per_second(batches, op)).encode())
         finally:
             os._exit(0)
     os.close(write)
@@ -96,6 +105,8 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--op", choices=("nop", "read"), default="nop",
+                        help="NOPs (the worst case for a per-request cost) or 4 KiB reads of /dev/zero")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     plan = compile_policy(NOPS, profile_for_release(os.uname().release)).plan
@@ -108,16 +119,16 @@ def main() -> int:
         for _ in range(args.pairs):
             order = [None, plan]
             rng.shuffle(order)
-            got = {id(p): in_child(p, mechanism, args.batches) for p in order}
+            got = {id(p): in_child(p, mechanism, args.batches, args.op) for p in order}
             ratios.append(got[id(None)] / got[id(plan)])   # > 1: the policy is slower
             rates.append(got[id(plan)])
         r, lo, hi = median_interval(ratios)
         rows.append(f"| {mechanism} | {statistics_rate(rates)} | {(r - 1) * 100:+.1f}% [{(lo - 1) * 100:+.1f}, "
                     f"{(hi - 1) * 100:+.1f}] |")
     print(f"kernel {os.uname().release}; {args.pairs} interleaved pairs of fresh children, {args.batches} x "
-          f"{ENTRIES} NOPs each; slowdown = median(no-policy rate / policy rate) - 1 [95% interval]")
+          f"{ENTRIES} {args.op.upper()}s each; slowdown = median(no-policy rate / policy rate) - 1 [95% interval]")
     print(f"cpu: {_cpu_model()} (a QEMU model name means TCG emulation: then only the ratios mean anything)")
-    print("| policy | NOPs/s (median, with policy) | slower than no policy |")
+    print(f"| policy | {args.op.upper()}s/s (median, with policy) | slower than no policy |")
     print("|---|---|---|")
     print("\n".join(rows))
     return 0
