@@ -37,7 +37,7 @@ if not inside_guest():
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLOAD = Path(__file__).with_name("escape_attempts.py")
-RECEIVED = "a ring taken with pidfd_getfd from an unrestricted process"
+TAKEN = "a ring taken with pidfd_getfd from an unrestricted process"
 
 #: Register calls and counts: the kernel's answer (7.2 and 7.3 alike), per run. "ok" is any result >= 0.
 REGISTER = {
@@ -67,6 +67,16 @@ REGISTER = {
     },
 }
 RUNS = {"web-client": "auto", "file-reader": "filters"}
+#: Requests the kernel can only answer with EACCES under both policies (nothing about them can fail earlier):
+#: another error would mean the attempt itself broke, not that the sandbox held.
+DENIED_OUTRIGHT = (
+    "the denied request", "a second ring", "a ring made by a forked child", "a ring made by a new thread",
+    "an SQPOLL ring (the poller thread submits)", "R_DISABLED ring, enabled: the denied request",
+    "MSG_RING request into another ring", "the denied request, entered through the registered ring index",
+    "SOCKET of a denied family as a direct descriptor", "OPENAT for writing into a direct descriptor",
+)
+#: Controls: allowed by both policies, so a sandbox that denied everything would fail the test.
+ALLOWED = ("an allowed request", "OPENAT read-only into a direct descriptor", "route read: READ")
 
 
 def _answer(res: int) -> str:
@@ -119,14 +129,14 @@ def _run_in_child(plan: Plan, mechanism: str, env: dict[str, str], tmp: Path) ->
 def test_every_escape_fails_or_is_a_named_limit(name: str, tmp_path: Path) -> None:
     lines, stderr, predictor = _sandboxed(name, RUNS[name], tmp_path)
     seen = {str(line["attempt"]): line for line in lines}
-    assert RECEIVED in seen, "the workload did not get to its last attempt:\n" + stderr
+    assert TAKEN in seen, "the workload did not get to its last attempt:\n" + stderr
     problems, table = [], []
     for line in lines:
         attempt, res = str(line["attempt"]), int(line["res"])  # type: ignore[call-overload]
         if line["how"] != "sqe":
             continue
         predicted = predictor.request(Sqe.from_json(line["sqe"]))  # type: ignore[arg-type]
-        if attempt == RECEIVED:  # a kernel limit: task state never reaches a ring made elsewhere
+        if attempt == TAKEN:  # a kernel limit: task state never reaches a ring made elsewhere
             if res < 0:
                 problems.append(f"{attempt}: {_answer(res)}; docs/escapes.md says the kernel runs it")
             continue
@@ -139,9 +149,11 @@ def test_every_escape_fails_or_is_a_named_limit(name: str, tmp_path: Path) -> No
     if record:  # the table for docs/escapes.md
         Path(record, f"{name}-{os.uname().release}.json").write_text(json.dumps({"sqe": table, "all": lines}))
     assert not problems, "\n".join(problems)
+    assert {a: _answer(int(seen[a]["res"])) for a in DENIED_OUTRIGHT} == dict.fromkeys(DENIED_OUTRIGHT, "EACCES")  # type: ignore[call-overload]
+    assert {a: _answer(int(seen[a]["res"])) for a in ALLOWED} == dict.fromkeys(ALLOWED, "ok")  # type: ignore[call-overload]
     register = {attempt: (seen[attempt]["res"] if seen[attempt]["how"] == "count"
                           else _answer(int(seen[attempt]["res"])))  # type: ignore[call-overload]
                 for attempt in REGISTER[name]}
     assert register == REGISTER[name]
-    assert f"warning: {LIMIT_ALWAYS}" in stderr  # the received ring, blind SEND_MSG_RING
+    assert f"warning: {LIMIT_ALWAYS}" in stderr  # the taken ring, blind SEND_MSG_RING
 
