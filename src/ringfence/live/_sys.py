@@ -11,7 +11,6 @@ import ctypes
 import errno
 import mmap
 import os
-import platform
 from typing import Final
 
 from ringfence.errors import KernelError
@@ -40,8 +39,8 @@ IORING_ENTER_EXT_ARG: Final = 1 << 3
 IORING_SQ_NEED_WAKEUP: Final = 1 << 0
 IO_URING_OP_SUPPORTED: Final = 1 << 0
 
-if platform.machine() not in ("x86_64", "aarch64"):  # pragma: no cover - the project models 64-bit Linux
-    raise ImportError(f"ringfence.live supports x86_64 and aarch64, not {platform.machine()}")
+if os.uname().machine not in ("x86_64", "aarch64"):  # pragma: no cover - the project models 64-bit Linux
+    raise ImportError(f"ringfence.live supports x86_64 and aarch64, not {os.uname().machine}")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _syscall = _libc.syscall
@@ -209,10 +208,16 @@ class _Faults:
     def __init__(self, spec: str) -> None:
         self.target = self.errno = self.count = 0
         kind, _, rest = spec.partition(":")
-        if kind == "register" and rest:
+        if spec and (kind != "register" or not rest):
+            raise ValueError(f"RINGFENCE_FAULT={spec!r}: expected register:N[:ERRNO]")
+        if spec:
             number, _, name = rest.partition(":")
+            if not number.isdigit() or int(number) < 1:
+                raise ValueError(f"RINGFENCE_FAULT={spec!r}: N must be a call number from 1")
             self.target = int(number)
-            self.errno = getattr(errno, name, errno.EIO) if name else errno.EIO
+            if name and not isinstance(getattr(errno, name, None), int):
+                raise ValueError(f"RINGFENCE_FAULT: {name!r} is not an errno name")
+            self.errno = getattr(errno, name) if name else errno.EIO
 
     def next_register(self) -> int:
         if not self.target:

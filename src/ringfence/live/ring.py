@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ringfence.abi.layout import (
     BPF_PDU_SIZE_OFFSET,
@@ -31,7 +32,9 @@ from ringfence.abi.layout import (
 from ringfence.abi.opcodes import RegisterOp, SetupFlag, SqeFlag
 from ringfence.errors import KernelError, RingfenceError
 from ringfence.live import _sys
-from ringfence.live.sqes import Prepared
+
+if TYPE_CHECKING:  # not imported at run time: the apply path never builds requests
+    from ringfence.live.sqes import Prepared
 
 _U32 = struct.Struct("=I")
 _CQE = struct.Struct("=QiI")
