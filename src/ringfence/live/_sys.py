@@ -346,7 +346,7 @@ PR_CAP_AMBIENT: Final = 47
 PR_CAP_AMBIENT_CLEAR_ALL: Final = 4
 CAP_LAST_CAP_FILE: Final = "/proc/sys/kernel/cap_last_cap"
 _LINUX_CAPABILITY_VERSION_3: Final = 0x20080522
-_NR_PIVOT_ROOT: Final = {"x86_64": 155, "aarch64": 41}[platform.machine()]
+_NR_PIVOT_ROOT: Final = {"x86_64": 155, "aarch64": 41}[os.uname().machine]
 
 _mount = _libc.mount
 _mount.restype = ctypes.c_int
