@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from inputs_gen import json_text, json_values, mutate, same
 
 from ringfence.errors import InputError
-from ringfence.inputs import parse_json, plain
+from ringfence.inputs.jsondoc import parse_json
+from ringfence.inputs.nodes import plain
 from ringfence.scenario.generate import generate_many
 
 

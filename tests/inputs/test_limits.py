@@ -10,7 +10,9 @@ import textwrap
 import pytest
 
 from ringfence.errors import InputError
-from ringfence.inputs import Limits, from_plain, parse_json, parse_toml
+from ringfence.inputs.jsondoc import parse_json
+from ringfence.inputs.nodes import Limits, from_plain
+from ringfence.inputs.toml import parse_toml
 
 
 @pytest.mark.parametrize(("reader", "text"), [
@@ -46,7 +48,8 @@ def test_depth_and_count_limits_are_exact() -> None:
 
 _MEASURE = textwrap.dedent("""
     import resource, sys, time
-    from ringfence.inputs import parse_json, parse_toml
+    from ringfence.inputs.jsondoc import parse_json
+    from ringfence.inputs.toml import parse_toml
     from ringfence.errors import InputError
     kind, size = sys.argv[1], int(sys.argv[2])
     if kind == "toml-values":

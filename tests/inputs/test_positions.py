@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from ringfence.errors import InputError
-from ringfence.inputs import Array, Pos, Scalar, Table, from_plain, parse_json, parse_toml
+from ringfence.inputs.jsondoc import parse_json
+from ringfence.inputs.nodes import Array, Scalar, Table, from_plain
+from ringfence.inputs.position import Pos
+from ringfence.inputs.toml import parse_toml
 
 TOML = """\
 # comment

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ringfence.errors import InputError, UnreadableError
-from ringfence.inputs import SCENARIO_FILE, InputKind, decode_utf8, read_bytes, read_input
+from ringfence.inputs.read import SCENARIO_FILE, InputKind, decode_utf8, read_bytes, read_input
 
 SMALL = InputKind("test file", 1024)
 

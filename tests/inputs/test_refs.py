@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from ringfence.errors import InputError
-from ringfence.inputs import PROGRAM_FILE, ROOT_MARKER, Pos, References, find_root
+from ringfence.inputs.position import Pos
+from ringfence.inputs.read import PROGRAM_FILE
+from ringfence.inputs.refs import ROOT_MARKER, References, find_root
 
 SECRET = "root:$6$very-secret-hash:19000:0:99999:7:::"
 HERE = Pos("doc.toml", 3, 14)

@@ -5,25 +5,11 @@ from __future__ import annotations
 import pytest
 
 from ringfence.errors import InputError
-from ringfence.inputs import (
-    U8,
-    U64,
-    Bits,
-    Bool,
-    Choice,
-    Either,
-    Fields,
-    Int,
-    ListOf,
-    MapOf,
-    Node,
-    Pos,
-    Str,
-    closest,
-    did_you_mean,
-    label,
-    parse_toml,
-)
+from ringfence.inputs.nodes import Node
+from ringfence.inputs.position import Pos
+from ringfence.inputs.schema import U8, U64, Bits, Bool, Choice, Either, Fields, Int, ListOf, MapOf, Str, label
+from ringfence.inputs.suggest import closest, did_you_mean
+from ringfence.inputs.toml import parse_toml
 
 
 def node(text: str) -> Node:

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from inputs_gen import documents, mutate, same, toml_text
 
 from ringfence.errors import InputError
-from ringfence.inputs import parse_toml, plain
+from ringfence.inputs.nodes import plain
+from ringfence.inputs.toml import parse_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = sorted([*ROOT.glob("tests/corpus/**/*.toml"), *ROOT.glob("examples/*.toml"), ROOT / "pyproject.toml"])

@@ -11,7 +11,7 @@ from typing import Any, Final
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, KernelProfile, profile
 from ringfence.cli.common import EXIT_CODES_HELP, EXIT_INVALID, EXIT_NO, EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE
 from ringfence.errors import InputError, ScenarioError, UnreadableError
-from ringfence.inputs import SCENARIO_FILE, STDIN, read_input
+from ringfence.inputs.read import SCENARIO_FILE, STDIN, read_input
 from ringfence.model import Submitted
 from ringfence.scenario import runner
 from ringfence.scenario.backend import Backend

@@ -24,26 +24,14 @@ from typing import Any, Final
 
 from ringfence.abi.opcodes import RegisterOp, SqeFlag, SqeOp
 from ringfence.errors import InputError, PolicyError, UnreadableError
-from ringfence.inputs import (
-    POLICY_FILE,
-    Array,
-    Format,
-    Limits,
-    Node,
-    References,
-    Scalar,
-    Str,
-    Table,
-    describe,
-    did_you_mean,
-    escape,
-    format_of,
-    from_plain,
-    parse_document,
-    read_input,
-    token,
-)
-from ringfence.inputs import Pos as At
+from ringfence.inputs.document import Format, format_of, parse_document
+from ringfence.inputs.nodes import Array, Limits, Node, Scalar, Table, describe, from_plain
+from ringfence.inputs.position import Pos as At
+from ringfence.inputs.read import POLICY_FILE, read_input
+from ringfence.inputs.refs import References
+from ringfence.inputs.schema import Str
+from ringfence.inputs.suggest import did_you_mean
+from ringfence.inputs.text import escape, token
 from ringfence.policy.ast import (
     Action,
     BitMode,

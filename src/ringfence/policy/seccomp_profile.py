@@ -25,28 +25,13 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from ringfence.errors import InputError
-from ringfence.inputs import (
-    U32,
-    U64,
-    Array,
-    Choice,
-    Fields,
-    Format,
-    InputKind,
-    Int,
-    ListOf,
-    Node,
-    Pos,
-    Scalar,
-    Str,
-    Table,
-    did_you_mean,
-    load_document,
-    parse_document,
-    plain,
-    token,
-)
-from ringfence.inputs.schema import error_at, mismatch
+from ringfence.inputs.document import Format, load_document, parse_document
+from ringfence.inputs.nodes import Array, Node, Scalar, Table, plain
+from ringfence.inputs.position import Pos
+from ringfence.inputs.read import InputKind
+from ringfence.inputs.schema import U32, U64, Choice, Fields, Int, ListOf, Str, error_at, mismatch
+from ringfence.inputs.suggest import did_you_mean
+from ringfence.inputs.text import token
 
 PROFILE_FILE: Final = InputKind("seccomp profile", 4 << 20)
 MAX_ENTRIES: Final = 4096

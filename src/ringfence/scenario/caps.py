@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ringfence.inputs import Limits
+from ringfence.inputs.nodes import Limits
 
 #: Nesting depth and number of values in one document (a 1 MiB file is the size cap, ``SCENARIO_FILE``).
 DOCUMENT: Final = Limits(max_depth=16, max_nodes=200_000)

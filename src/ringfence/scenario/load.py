@@ -20,39 +20,29 @@ from ringfence.abi.layout import FilterRegistration, Restriction, TaskRestrictio
 from ringfence.abi.opcodes import FilterFlag, RegisterOp, RestrictionOp, SetupFlag, SqeOp
 from ringfence.bpf import Program, assemble
 from ringfence.errors import AsmError, InputError, ScenarioError
-from ringfence.inputs import (
-    PROGRAM_FILE,
-    SCENARIO_FILE,
+from ringfence.inputs.document import Format, format_of, load_document, parse_document
+from ringfence.inputs.nodes import Array, Node, Scalar, Table, from_plain, plain
+from ringfence.inputs.position import Pos
+from ringfence.inputs.read import PROGRAM_FILE, SCENARIO_FILE, Source
+from ringfence.inputs.refs import References
+from ringfence.inputs.schema import (
     U8,
     U16,
     U32,
     U64,
-    Array,
     Bits,
     Bool,
     Choice,
     Custom,
     Either,
     Fields,
-    Format,
     Int,
     ListOf,
-    Node,
-    Pos,
-    References,
-    Scalar,
     Schema,
-    Source,
     Str,
-    Table,
-    format_of,
-    from_plain,
-    load_document,
-    parse_document,
-    plain,
-    token,
 )
 from ringfence.inputs.text import message as foreign_message
+from ringfence.inputs.text import token
 from ringfence.scenario import caps
 from ringfence.scenario import steps as s
 from ringfence.scenario.load_expect import OUTCOME, expectation

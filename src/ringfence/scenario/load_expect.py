@@ -7,24 +7,11 @@ import re
 from typing import Final
 
 from ringfence.errors import errno_name
-from ringfence.inputs import (
-    U64,
-    Custom,
-    Either,
-    Fields,
-    Int,
-    MapOf,
-    Node,
-    Pos,
-    Scalar,
-    Schema,
-    Table,
-    did_you_mean,
-    error_at,
-    int_text,
-    label,
-    token,
-)
+from ringfence.inputs.nodes import Node, Scalar, Table
+from ringfence.inputs.position import Pos
+from ringfence.inputs.schema import U64, Custom, Either, Fields, Int, MapOf, Schema, error_at, int_text, label
+from ringfence.inputs.suggest import did_you_mean
+from ringfence.inputs.text import token
 from ringfence.scenario import steps as s
 from ringfence.scenario.caps import MAX_SELECTORS, MAX_SQES
 

@@ -10,7 +10,9 @@ from ringfence.abi import sqe as abisqe
 from ringfence.abi.constants import AF, IPPROTO, RESOLVE, SOCK, O
 from ringfence.abi.opcodes import SqeFlag, SqeOp
 from ringfence.abi.sqe import SOCKADDR_SIZE, OpenHow, Sqe
-from ringfence.inputs import U8, U16, U32, U64, Bits, Choice, Either, Fields, Int, Node, Str, token
+from ringfence.inputs.nodes import Node
+from ringfence.inputs.schema import U8, U16, U32, U64, Bits, Choice, Either, Fields, Int, Str
+from ringfence.inputs.text import token
 from ringfence.scenario import steps as s
 from ringfence.scenario.caps import ARENA_SIZE, MAX_ADDR_LEN, MAX_BUFFER, MAX_PATH
 from ringfence.scenario.load_expect import OUTCOME
