@@ -115,7 +115,7 @@ def _run_batch(kernel: Any, out_dir: Path, *, verbose: bool) -> Any:
     try:
         # The batch's exit code is the run's; the guest tests' results are read from guest.xml.
         script = (f'{python} -m ringfence.harness.batch "$1/in.json" "$1/out.json"; rc=$?; '
-                  f'{python} -m pytest -q -p no:cacheprovider -o cache_dir=/tmp tests/guest '
+                  f'{python} -m pytest -q -p no:cacheprovider tests/guest '
                   f'--junitxml="$1/guest.xml" > "$1/guest.txt" 2>&1; exit $rc')
         return run_in_vm(["sh", "-c", script, "batch", str(out_dir)], kernel=kernel, timeout=VM_TIMEOUT,
                          rwdirs=[str(out_dir)], cwd=str(ROOT), env={"RINGFENCE_SKIP_QUIET": GUEST_SKIP_QUIET})
