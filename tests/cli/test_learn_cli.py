@@ -55,7 +55,7 @@ def test_widen(capsys: pytest.CaptureFixture[str]) -> None:
                                   ["--widen", "v4=/33", "--", "true"], ["--from-trace", "/nonexistent"]])
 def test_usage_errors(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert _learn(*args) == 2
-    assert capsys.readouterr().err.startswith("learn: ")
+    assert capsys.readouterr().err.startswith(("learn: ", "/nonexistent: "))  # an input error names its file
 
 
 def test_merge_of_a_hand_written_policy_is_invalid(capsys: pytest.CaptureFixture[str]) -> None:

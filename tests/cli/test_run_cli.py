@@ -54,12 +54,22 @@ def test_broken_plan_is_125_and_nothing_runs(tmp_path: Path, text: str) -> None:
 
 
 @pytest.mark.parametrize("prove", [False, True])
-def test_a_policy_that_does_not_compile_is_125(tmp_path: Path, prove: bool) -> None:
+def test_a_policy_this_kernel_cannot_apply_is_5_and_nothing_runs(tmp_path: Path, prove: bool) -> None:
+    """As for a Plan: a kernel older than the policy's minimum (or without per-task sandboxing) is "unsupported
+    here" (5), not a failure of ringfence (125); --fallback is the way to run anyway."""
     policy, marker = tmp_path / "p.toml", tmp_path / "ran"
     policy.write_text('[policy]\nname = "p"\nkernel = "99.0+"\n[[allow]]\nops = ["NOP"]\n')
     done = _run("--policy", str(policy), *(["--prove"] if prove else []), "--", "touch", str(marker))
-    assert done.returncode == 125, done.stderr
-    assert "99.0+" in done.stderr and "older" in done.stderr and not marker.exists()
+    assert done.returncode == 5, done.stderr
+    assert "cannot apply the policy" in done.stderr and not marker.exists()
+
+
+def test_a_policy_this_kernel_cannot_apply_runs_under_the_fallback(tmp_path: Path) -> None:
+    policy, marker = tmp_path / "p.toml", tmp_path / "ran"
+    policy.write_text('[policy]\nname = "p"\nkernel = "99.0+"\n[[allow]]\nops = ["NOP"]\n')
+    done = _run("--policy", str(policy), "--fallback", "deny-io-uring", "--", "touch", str(marker))
+    assert done.returncode == 0, done.stderr
+    assert "seccomp fallback" in done.stderr and marker.exists()
 
 
 def test_an_invalid_policy_is_125_with_its_position(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Final
 
 from ringfence.cli.common import EXIT_ENVIRONMENT, EXIT_NO, EXIT_OK, add_json, print_json, report, usage
-from ringfence.errors import RingfenceError, UnsupportedError
+from ringfence.errors import InputError, RingfenceError, UnsupportedError
 
 NAME: Final = "learn"
 SUMMARY: Final = "learn the policy a workload needs from what the kernel sees it submit"
@@ -28,12 +28,12 @@ never pinned, addresses widened only with --widen). Requests refused with EACCES
 sandbox already in place) are listed as denials, never allowed.
 
 examples:
-  ringfence learn -o reader.toml -- python3 examples/workloads/reader.py /etc/hostname
-  ringfence learn --merge reader.toml -- python3 examples/workloads/reader.py /etc/os-release
+  ringfence learn -o reader.toml -- .venv/bin/python examples/workloads/reader.py /etc/hostname
+  ringfence learn --merge reader.toml -- .venv/bin/python examples/workloads/reader.py /etc/os-release
   ringfence learn --widen v4=/24 -o client.toml -- ./client 127.0.0.1 7000
   ringfence learn -o p.toml -- ringfence run --policy base.toml -- ./app     learn within a sandbox
   ringfence learn --from-trace run.trace -o p.toml       from a trace saved with --save-trace
-  ringfence run --policy reader.toml -- python3 examples/workloads/reader.py /etc/hostname
+  ringfence run --policy reader.toml -- .venv/bin/python examples/workloads/reader.py /etc/hostname
 
 exit codes:
   0  the workload exited 0 and the policy was written
@@ -56,11 +56,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from-trace", metavar="FILE", help="learn from a trace saved by --save-trace instead "
                         "of running a command")
     parser.add_argument("--save-trace", metavar="FILE", help="also save the raw trace text (for --from-trace)")
-    parser.add_argument("--buffer-kb", type=int, default=8192, metavar="KB",
-                        help="trace buffer per CPU (default 8192)")
+    parser.add_argument("--buffer-kb", type=_buffer_kb, default=8192, metavar="KB",
+                        help=f"trace buffer per CPU, {_BUFFER_KB[0]}..{_BUFFER_KB[1]} (default 8192)")
     add_json(parser, '"policy": TEXT, "mode": ..., "rules": [...], "denied": [...], "exit": N')
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
                         help="the workload, after --")
+
+
+_BUFFER_KB = (64, 1 << 20)
+
+
+def _buffer_kb(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of KiB") from None
+    if not _BUFFER_KB[0] <= value <= _BUFFER_KB[1]:
+        raise argparse.ArgumentTypeError(f"{value} is outside {_BUFFER_KB[0]}..{_BUFFER_KB[1]} KiB")
+    return value
+
+
+def _read(name: str, what: str) -> str:
+    """A trace or a learned policy, read like every other input: a regular file under a size cap, strict UTF-8
+    (a FIFO, a device or a directory is refused, never waited on or read to the end)."""
+    from ringfence.inputs.read import InputKind, read_input
+
+    return read_input(name, InputKind(what, 256 << 20 if what == "trace" else 1 << 20)).text
+
+
+def _unwritable(name: str | None) -> str | None:
+    """Why ``name`` could not be written, found before the workload runs (so a run is not lost at the end)."""
+    if not name:
+        return None
+    if os.path.isdir(name):
+        return f"cannot write {name}: it is a directory"
+    parent = os.path.dirname(name) or "."
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        return f"cannot write {name}: {parent} is not a writable directory"
+    return None
 
 
 def parse_widen(items: list[str]) -> dict[int, int]:
@@ -84,6 +117,7 @@ def _observe(command: list[str], args: argparse.Namespace) -> tuple[str, str, in
     if os.geteuid() != 0:
         raise UnsupportedError("learning needs root: tracefs and the kernel's probes are root-only")
     observers = observe.filters_supported()
+    observe.stop_on_signals()
     with session(contexts=observers, buffer_kb=args.buffer_kb) as s:
         notes = [f"cannot probe the {kind} context builder: {why}" for kind, why in s.refused.items()]
         if not observers:
@@ -129,25 +163,23 @@ def run(args: argparse.Namespace) -> int:
         widen = parse_widen(args.widen)
     except ValueError as exc:
         return usage(NAME, str(exc))
+    for target in (args.output or args.merge, args.save_trace):
+        problem = _unwritable(target)
+        if problem:
+            return usage(NAME, problem)
     previous = None
     if args.merge:
         try:
-            with open(args.merge, encoding="utf-8") as f:
-                previous = read_previous(f.read())
-        except OSError as exc:
-            return usage(NAME, f"cannot read {args.merge}: {exc.strerror}")
+            previous = read_previous(_read(args.merge, "learned policy"))
+        except RingfenceError as exc:
+            return report(NAME, exc, as_json=args.json)
         except ValueError as exc:
-            print(f"{NAME}: {args.merge}: {exc}", file=sys.stderr)
-            return 3
+            return report(NAME, InputError(f"{args.merge}: {exc}"), as_json=args.json)
     notes: list[str] = []
     status = 0
     try:
         if args.from_trace:
-            try:
-                with open(args.from_trace, encoding="utf-8") as f:
-                    text = f.read()
-            except OSError as exc:
-                return usage(NAME, f"cannot read {args.from_trace}: {exc.strerror}")
+            text = _read(args.from_trace, "trace")
             mode = _mode_of_trace(text)
             command = _command_of_trace(text)
             what = " ".join(command) if command else f"(trace {os.path.basename(args.from_trace)})"
@@ -156,8 +188,7 @@ def run(args: argparse.Namespace) -> int:
             what = " ".join(command)
         counts = shapes(parse(text.splitlines()))
     except TraceError as exc:
-        print(f"{NAME}: {exc}", file=sys.stderr)
-        return 3
+        return report(NAME, InputError(str(exc)), as_json=args.json)
     except _LostError as exc:
         print(f"{NAME}: the trace buffer overflowed ({exc.count} events lost): nothing written; raise --buffer-kb",
               file=sys.stderr)

@@ -81,7 +81,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                            epilog=getattr(module, "EPILOG", None) or EXIT_CODES_HELP,
                            formatter_class=Formatter)
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _name=module.NAME)
     return parser
 
 
@@ -95,9 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args))
     except RingfenceError as exc:
-        return report(f"ringfence {args.command}", exc, as_json=bool(getattr(args, "json", False)))
+        return report(f"ringfence {args._name}", exc, as_json=bool(getattr(args, "json", False)))
     except BrokenPipeError:
         return EXIT_OK
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP where a command turns them into this
+        print(f"ringfence {args._name}: interrupted{f' ({exc})' if str(exc) else ''}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

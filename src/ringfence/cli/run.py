@@ -92,8 +92,15 @@ def _plan(args: argparse.Namespace) -> object:
         raise SystemExit(_fail(str(exc), EXIT_USAGE)) from None
     except RingfenceError as exc:
         raise SystemExit(_fail(str(exc), 125)) from None
+    here = profile_for_release(os.uname().release)
+    if here.version < policy.kernel or not here.task_restrictions:
+        # This kernel cannot apply the policy at all: the same answer as for a Plan (exit 5, or the fallback).
+        raise SystemExit(_unsupported(args, f"this kernel ({os.uname().release}) cannot apply the policy: "
+                                            + ("it has no per-task io_uring restrictions (Linux 7.0 and later)"
+                                               if not here.task_restrictions else
+                                               f"the policy is written for kernels {policy.kernel_spec}")))
     try:
-        compiled = compile_policy(policy, profile_for_release(os.uname().release))
+        compiled = compile_policy(policy, here)
         if args.prove:
             from ringfence.policy.prove import attach
 
@@ -105,6 +112,21 @@ def _plan(args: argparse.Namespace) -> object:
         print("ringfence run: the policy was compiled on the spot and not proven (--prove proves it)",
               file=sys.stderr)
     return compiled.plan
+
+
+def _unsupported(args: argparse.Namespace, why: str) -> int:
+    """Exit 5, or with --fallback deny-io-uring the seccomp fallback (which execs the command)."""
+    from ringfence.sandbox.run import Options, fallback_or_refuse
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return fallback_or_refuse(Options(args.mechanism, args.fallback, _errno(args) or 0, args.close_inherited,
+                                      args.dry_run), why, command)
+
+
+def _errno(args: argparse.Namespace) -> int | None:
+    number = getattr(errno, args.fallback_errno, None) if not args.fallback_errno.isdigit() else \
+        int(args.fallback_errno)
+    return number if isinstance(number, int) and 1 <= number <= 4095 else None
 
 
 def _fail(message: str, code: int) -> int:
@@ -120,9 +142,8 @@ def run(args: argparse.Namespace) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         return _fail("no command given (put it after --)", EXIT_USAGE)
-    number = getattr(errno, args.fallback_errno, None) if not args.fallback_errno.isdigit() else \
-        int(args.fallback_errno)
-    if not isinstance(number, int) or not 1 <= number <= 4095:
+    number = _errno(args)
+    if number is None:
         return _fail(f"--fallback-errno {args.fallback_errno!r} is not an errno name or number", EXIT_USAGE)
     plan = _plan(args)
     assert isinstance(plan, Plan)

@@ -35,6 +35,7 @@ exit codes:
   0  no request was refused
   1  at least one request was refused (each is reported)
   2  usage error
+  126, 127  the command could not be executed, or was not found
   5  this machine cannot observe io_uring (no tracefs, not root, no io_uring tracepoints)
 """
 
@@ -67,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         if os.geteuid() != 0:
             raise UnsupportedError("watching needs root: tracefs and the kernel's probes are root-only")
+        from ringfence.learn.observe import stop_on_signals
+
+        stop_on_signals()
         with session(tracepoints=("io_uring_req_failed",), failed_filter="error == -13") as s, \
                 open(s.pipe(), "rb") as pipe:
             fd = pipe.fileno()
@@ -107,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"{NAME}: {len(denied)} request(s) refused with EACCES"
               + (f"; the command exited {status}" if command else ""), file=sys.stderr)
+    if command and status in (126, 127):
+        return status  # nothing was watched: a typo must not pass as "no request refused"
     return EXIT_OK if not denied else 1
 
 
@@ -133,10 +139,15 @@ def _run_command(command: list[str], s: Session, step: Callable[[float], None]) 
         raise
     os.write(w, b"g")
     os.close(w)
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        step(0.2)
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            step(0.2)
+    except BaseException:  # interrupted: the command does not outlive its watcher
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise
     s.stop()
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)

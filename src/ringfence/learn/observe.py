@@ -9,6 +9,7 @@ sandbox the workload applies later, so they change no verdict.
 from __future__ import annotations
 
 import os
+import signal
 import struct
 import sys
 from collections.abc import Callable, Sequence
@@ -66,6 +67,21 @@ def run(target: Sequence[str] | Callable[[], int], session: Session, *, observer
         raise
     os.write(w, b"g")
     os.close(w)
-    _, status = os.waitpid(pid, 0)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM): the workload does not outlive its observer
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise
     session.stop()
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGHUP (what `timeout` and a closed terminal send) unwind like Ctrl-C, so the tracefs
+    instance is removed and the workload killed instead of left behind."""
+    def _stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)

@@ -11,7 +11,8 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from ringfence.abi.opcodes import SqeOp, op_name, sqe_op
 from ringfence.errors import errno_name
@@ -21,6 +22,15 @@ from ringfence.learn.trace import Complete, Context, Failed, Record, Submit
 CONTEXT_OPS: dict[int, str] = {int(SqeOp.SOCKET): "socket", int(SqeOp.OPENAT): "open", int(SqeOp.OPENAT2): "open",
                                int(SqeOp.CONNECT): "connect"}
 IOSQE_MASK = 0x7F
+
+
+#: The fields each opcode's context builder writes (what a trace gives; learn-data is held to the same).
+CONTEXT_FIELDS: Final[Mapping[int, tuple[str, ...]]] = MappingProxyType({
+    int(SqeOp.SOCKET): ("socket.family", "socket.type", "socket.protocol"),
+    int(SqeOp.OPENAT): ("open.flags", "open.mode", "open.resolve"),
+    int(SqeOp.OPENAT2): ("open.flags", "open.mode", "open.resolve"),
+    int(SqeOp.CONNECT): ("connect.family", "connect.port", "connect.addr"),
+})
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -43,12 +53,29 @@ class Shape:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Shape:
+        """A shape from a learn-data line, checked as strictly as a trace: the context, when there is one, has
+        exactly the fields the kernel's builder for that opcode writes."""
         ctx = data.get("ctx") or {}
         if not isinstance(ctx, Mapping):
             raise ValueError("ctx is not a table")
-        return cls(int(sqe_op(str(data["op"]))), int(data["flags"]),
-                   tuple(sorted((str(k), v if isinstance(v, str) else int(v)) for k, v in ctx.items())),
-                   str(data.get("outcome", "ok")), bool(data.get("init", False)))
+        opcode = int(sqe_op(str(data["op"])))
+        flags = data["flags"]
+        if not isinstance(flags, int) or isinstance(flags, bool) or not 0 <= flags <= 0xFF:
+            raise ValueError(f"flags {flags!r} is not a byte")
+        if ctx and set(ctx) != set(CONTEXT_FIELDS.get(opcode, ())):
+            raise ValueError(f"{op_name(opcode)}'s context has fields {sorted(ctx)}; the kernel writes "
+                             f"{sorted(CONTEXT_FIELDS.get(opcode, ())) or 'none'}")
+        values: list[tuple[str, int | str]] = []
+        for k, v in ctx.items():
+            if k == "connect.addr":
+                if not isinstance(v, str) or len(v) != 32 or any(c not in "0123456789abcdef" for c in v):
+                    raise ValueError(f"{k} {v!r} is not 16 bytes of hex")
+                values.append((k, v))
+            elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 0xFFFFFFFF:
+                values.append((k, v))
+            else:
+                raise ValueError(f"{k} {v!r} is not a 32-bit value")
+        return cls(opcode, flags, tuple(sorted(values)), str(data.get("outcome", "ok")), bool(data.get("init", False)))
 
 
 def _ctx_fields(ctx: Context) -> tuple[tuple[str, int | str], ...]:
@@ -94,7 +121,10 @@ def to_json(counts: Mapping[Shape, int]) -> list[dict[str, Any]]:
 def from_json(items: Iterable[Mapping[str, Any]]) -> Counter[Shape]:
     out: Counter[Shape] = Counter()
     for item in items:
-        out[Shape.from_json(item)] += int(item["n"])
+        n = item["n"]
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 1 << 62:
+            raise ValueError(f"count {n!r} is not a positive number of requests")
+        out[Shape.from_json(item)] += n
     return out
 
 

@@ -101,7 +101,9 @@ def _exec(argv: Sequence[str]) -> NoReturn:
         os._exit(EXIT_NOT_EXECUTABLE)
 
 
-def _fallback(options: Options, why: str, argv: Sequence[str]) -> int:
+def fallback_or_refuse(options: Options, why: str, argv: Sequence[str]) -> int:
+    """The answer when this kernel cannot apply a sandbox: exit 5, or with ``--fallback deny-io-uring`` the
+    seccomp fallback and exec (returns only when the command was not run)."""
     if options.fallback != "deny-io-uring":
         say(f"{why}; the command was not run (--fallback deny-io-uring makes io_uring unavailable instead)")
         return EXIT_UNSUPPORTED
@@ -141,7 +143,7 @@ def run(plan: Plan, argv: Sequence[str], options: Options) -> int:
         say(f"{exc}; the command was not run")
         return EXIT_FAILED
     if missing:
-        return _fallback(options, missing, argv)
+        return fallback_or_refuse(options, missing, argv)
     problems = apply.check_machine(plan) if options.check else []
     if problems:
         say("; ".join(problems) + "; the command was not run")
@@ -164,7 +166,7 @@ def run(plan: Plan, argv: Sequence[str], options: Options) -> int:
     try:
         applied = apply.restrict_self(plan, mechanism=options.mechanism, check=False)
     except UnsupportedError as exc:
-        return _fallback(options, str(exc), argv)
+        return fallback_or_refuse(options, str(exc), argv)
     except SandboxError as exc:
         say(f"{exc}; the command was not run")
         return EXIT_FAILED
