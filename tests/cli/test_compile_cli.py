@@ -84,3 +84,19 @@ def test_refusals(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
     with pytest.raises(SystemExit) as info:
         ringfence(capsysbinary, "compile", WEB_CLIENT, "--format", "yaml")
     assert info.value.code == EXIT_USAGE
+
+
+_WEB = str(Path(__file__).resolve().parents[2] / "examples" / "policies" / "web-client.toml")
+
+
+@pytest.mark.parametrize("weight", ["socket.family=AF_INET:1e400", "socket.family=AF_INET:nan",
+                                    "socket.family=AF_INET:0", "socket.family=AF_INET:x",
+                                    "connect.port=99999999:2", "connect.port=-1:2"])
+def test_cost_refuses_a_weight_it_cannot_use(weight: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main.main(["cost", _WEB, "--kernel", "7.2", "--weight", weight]) == EXIT_USAGE
+    assert "--weight" in capsys.readouterr().err
+
+
+def test_compile_raw_names_an_unknown_opcode(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main.main(["compile", _WEB, "--kernel", "7.2", "--format", "raw", "--opcode", "NOPE"]) == EXIT_USAGE
+    assert "NOPE" in capsys.readouterr().err

@@ -99,7 +99,11 @@ def run(args: argparse.Namespace) -> int:
         if not args.opcode:
             print("ringfence compile: --format raw needs --opcode", file=sys.stderr)
             return EXIT_USAGE
-        op = int(sqe_op(args.opcode))
+        try:
+            op = int(sqe_op(args.opcode))
+        except ValueError as exc:
+            print(f"ringfence compile: --opcode: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         if op not in compiled.programs:
             print(f"ringfence compile: the Plan has no filter for {args.opcode}", file=sys.stderr)
             return EXIT_USAGE

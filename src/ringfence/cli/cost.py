@@ -59,7 +59,15 @@ def _weights(specs: list[str]) -> dict[str, dict[int, float]]:
         if f is None:
             raise ValueError(f"--weight {spec!r}: no field {name!r}")
         number = f.names[value] if value in f.names else parse_constant(value)
-        out.setdefault(name, {})[number] = float(weight)
+        if not 0 <= number <= f.limit:
+            raise ValueError(f"--weight {spec!r}: {value} is out of range for {name}")
+        try:
+            w = float(weight)
+        except ValueError:
+            raise ValueError(f"--weight {spec!r}: {weight!r} is not a number") from None
+        if not 0 < w <= 1e9:  # also refuses nan and inf
+            raise ValueError(f"--weight {spec!r}: a weight is a positive number up to 1e9")
+        out.setdefault(name, {})[number] = w
     return out
 
 
