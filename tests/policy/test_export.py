@@ -71,6 +71,16 @@ def test_json_keeps_the_proof_and_refuses_an_edit() -> None:
         Plan.from_json(data)
 
 
+@pytest.mark.parametrize("edit", ["top", "registration", "variant"])
+def test_json_refuses_what_the_hash_does_not_cover(edit: str) -> None:
+    """A key the Plan does not have would pass unchecked by the hash: a Plan is exactly what compile wrote."""
+    data = json.loads(export(compile_policy(load(str(WEB_CLIENT)), PROFILE).plan, "json"))
+    {"top": data, "registration": data["variants"][0]["registrations"][0],
+     "variant": data["variants"][0]}[edit]["unknown_key"] = 1
+    with pytest.raises(ValueError, match="changed after compilation"):
+        Plan.from_json(data)
+
+
 def test_unknown_format() -> None:
     with pytest.raises(ValueError, match="one of json, c, python"):
         export(compile_policy(load(str(WEB_CLIENT)), PROFILE).plan, "yaml")

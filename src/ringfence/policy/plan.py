@@ -155,6 +155,10 @@ class Plan:
             raise PlanError(f"not a valid Plan: {exc}") from None
         if data.get("hash") != plan.hash:
             raise PlanError("the Plan's hash does not match its contents: it was changed after compilation")
+        if plan.to_json() != data:  # the hash covers what was read: anything else would be unchecked
+            extra = sorted(set(data) - set(plan.to_json()))
+            raise PlanError("the Plan holds " + (f"keys this ringfence does not know: {', '.join(extra)}" if extra
+                            else "values that are not what compile writes") + ": it was changed after compilation")
         return plan
 
     @staticmethod
