@@ -71,3 +71,38 @@ def test_a_damaged_trace_is_invalid(tmp_path: Path, capsys: pytest.CaptureFixtur
     damaged.write_text((DATA / "7.2-reader.trace").read_text().replace("opcode READ", "opcode BOGUS"))
     assert _learn("--from-trace", str(damaged)) == 3
     assert "unknown opcode name 'BOGUS'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("recipe", "code"), [("fifo", 2), ("device", 2), ("directory", 2), ("binary", 3),
+                                              ("empty", 3), ("bogus-mode", 3)])
+def test_a_trace_that_is_not_one_is_refused(recipe: str, code: int, tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "t.trace"
+    if recipe == "fifo":
+        os.mkfifo(path)  # nobody writes: reading it would block forever
+    elif recipe == "device":
+        path = Path("/dev/zero")  # reading it would never end
+    elif recipe == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes({"binary": bytes(range(128, 256)), "empty": b"",
+                          "bogus-mode": b"# ringfence learn: mode bogus\n"}[recipe])
+    assert _learn("--from-trace", str(path)) == code
+
+
+@pytest.mark.parametrize("edit", [{"n": -5}, {"n": 10**30}, {"ctx": {"socket.family": 2}}, {"flags": 4096}])
+def test_learn_data_is_held_to_what_a_trace_gives(edit: dict[str, object], tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "p.toml"
+    assert _learn("--from-trace", str(DATA / "7.2-reader.trace"), "-o", str(out)) == 0
+    lines = out.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "learn-data" in line)
+    prefix, _, body = lines[at].partition("{")
+    data = json.loads("{" + body)
+    opened = next(s for s in data["seen"] if s["op"] == "OPENAT")
+    opened.update(edit)
+    lines[at] = prefix + json.dumps(data, separators=(",", ":"))
+    out.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert _learn("--merge", str(out), "--from-trace", str(DATA / "7.2-reader.trace")) == 3

@@ -180,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.from_trace:
             text = _read(args.from_trace, "trace")
+            _check_trace(args.from_trace, text)
             mode = _mode_of_trace(text)
             command = _command_of_trace(text)
             what = " ".join(command) if command else f"(trace {os.path.basename(args.from_trace)})"
@@ -260,6 +261,18 @@ def _command_of_trace(text: str) -> list[str]:
                 return []
             return [str(c) for c in command] if isinstance(command, list) else []
     return []
+
+
+def _check_trace(name: str, text: str) -> None:
+    """A trace is what --save-trace wrote (its mode line first) or raw tracefs text with io_uring events in it;
+    anything else would silently learn an empty policy."""
+    first = text.split("\n", 1)[0]
+    if first.startswith(MODE_LINE):
+        if first[len(MODE_LINE):].strip() not in _MODE_SAYS:
+            raise InputError(f"{name}:1:1: unknown mode {first[len(MODE_LINE):].strip()!r}; one of "
+                             f"{', '.join(_MODE_SAYS)}")
+    elif "io_uring_" not in text and "rf_" not in text:
+        raise InputError(f"{name}: no io_uring trace events in it (not a trace saved by --save-trace)")
 
 
 def _mode_of_trace(text: str) -> str:

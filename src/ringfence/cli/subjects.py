@@ -36,10 +36,10 @@ def is_policy(path: str) -> bool:
 
 
 def read_subject(command: str, path: str, opcode: str | None) -> Subject:
-    """Read ``path``; a program needs ``opcode`` (raises ``ValueError`` with a usage message if it is missing
-    or unknown)."""
+    """Read ``path`` (``-``: a program on standard input); a program needs ``opcode`` (raises ``ValueError``
+    with a usage message if it is missing or unknown)."""
     p = Path(path)
-    if not p.is_file():
+    if path != "-" and not p.is_file():  # "-": a program on standard input (a policy is named by its file)
         raise UnreadableError("not a regular file" if p.exists() else "no such file", file=printable(path))
     if is_policy(path):
         from ringfence.policy.load import load
