@@ -100,3 +100,12 @@ def test_cost_refuses_a_weight_it_cannot_use(weight: str, capsys: pytest.Capture
 def test_compile_raw_names_an_unknown_opcode(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main.main(["compile", _WEB, "--kernel", "7.2", "--format", "raw", "--opcode", "NOPE"]) == EXIT_USAGE
     assert "NOPE" in capsys.readouterr().err
+
+
+def test_usage_errors_are_json_objects_under_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert cli_main.main(["cost", _WEB, "--kernel", "7.2", "--weight", "socket.family=AF_INET:nan", "--json"]) \
+        == EXIT_USAGE
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == 1 and doc["error"]["exit"] == EXIT_USAGE and "--weight" in doc["error"]["message"]

@@ -125,7 +125,11 @@ def report(command: str, error: RingfenceError, *, as_json: bool, code: int | No
     return code
 
 
-def usage(command: str, message: str) -> int:
-    """A usage error found after parsing (argparse's own exit 2 covers the rest)."""
-    print(f"{command}: {message}", file=sys.stderr)
+def usage(command: str, message: str, *, as_json: bool = False) -> int:
+    """A usage error found after parsing (argparse's own exit 2 covers the rest): one line, or with ``--json``
+    the error object every command prints."""
+    if as_json:
+        print_json({"error": {"type": "UsageError", "message": message, "exit": EXIT_USAGE}})
+    else:
+        print(f"{command}: {message}", file=sys.stderr)
     return EXIT_USAGE

@@ -10,7 +10,7 @@ from typing import Final
 
 from ringfence.abi.opcodes import op_name
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, profile
-from ringfence.cli.common import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE, add_root, check_root
+from ringfence.cli.common import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE, add_root, check_root, usage
 
 NAME: Final = "cost"
 SUMMARY: Final = "instructions a policy's filters (or one program) execute: worst, mean and length, exactly"
@@ -85,8 +85,7 @@ def run(args: argparse.Namespace) -> int:
         named = _weights(args.weight)
         field_weights(named)  # refuses fields a weight cannot name
     except ValueError as e:
-        print(f"ringfence cost: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage("ringfence cost", str(e), as_json=args.json)
     if args.file.endswith((".toml", ".json")):
         return _policy(args, named)
     return _program(args, field_weights(named))
@@ -133,21 +132,19 @@ def _program(args: argparse.Namespace, weights: dict[int, dict[int, float]]) -> 
     from ringfence.policy.lift import LiftError
 
     if not args.opcode:
-        print("ringfence cost: a program needs --opcode (the opcode it is attached to)", file=sys.stderr)
-        return EXIT_USAGE
+        return usage("ringfence cost", "a program needs --opcode (the opcode it is attached to)", as_json=args.json)
     try:
         op = sqe_op(args.opcode)
     except ValueError as e:
-        print(f"ringfence cost: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage("ringfence cost", str(e), as_json=args.json)
     program = read_input(NAME, args.file, None)
     if program is None:
         return EXIT_USAGE
     try:
         c = cost(program, None, weights)
     except LiftError as e:
-        print(f"ringfence cost: the program is not a decision over context words ({e})", file=sys.stderr)
-        return EXIT_USAGE
+        return usage("ringfence cost", f"the program is not a decision over context words ({e})",
+                     as_json=args.json)
     if args.json:
         out = {"schema": 1, "opcode": op.name, "classes": c.classes, **_row(c)}
         sys.stdout.write(json.dumps(out, indent=2) + "\n")

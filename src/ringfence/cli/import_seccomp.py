@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import re
 import sys
@@ -63,6 +64,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_json(parser, '"policy": ..., "opcodes": [...], "notes": [...]')
 
 
+def _unwritable(path: str) -> str | None:
+    if Path(path).is_dir():
+        return f"cannot write {path}: it is a directory"
+    parent = Path(path).parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        return f"cannot write {path}: {parent} is not a writable directory"
+    return None
+
+
 def _write(path: str, text: str) -> str | None:
     try:
         Path(path).write_text(text, encoding="utf-8")
@@ -79,21 +89,26 @@ def run(args: argparse.Namespace) -> int:
     try:
         caps = parse_caps(args.caps)
     except ValueError as exc:
-        return usage(command, f"--caps: {exc}")
+        return usage(command, f"--caps: {exc}", as_json=args.json)
     arch = args.arch or _default_arch()
     if arch not in ARCHES:
-        return usage(command, f"--arch: unknown architecture {arch!r}; one of {', '.join(ARCHES)}")
+        return usage(command, f"--arch: unknown architecture {arch!r}; one of {', '.join(ARCHES)}",
+                     as_json=args.json)
     profile = load(args.profile)
     stem = "stdin" if args.profile == "-" else Path(args.profile).stem
     name = args.name or re.sub(r"[^0-9A-Za-z._-]+", "-", stem).strip("-") or "seccomp"
     resolved = resolve(profile, caps, arch)
     imported = import_profile(resolved, name=name)
-    for path, text in ((args.output, imported.text),
-                       (args.emit_profile, emit_profile(resolved) if args.emit_profile else "")):
-        if path:
-            problem = _write(path, text)
-            if problem:
-                return usage(command, problem)
+    outputs = [(path, text) for path, text in ((args.output, imported.text),
+               (args.emit_profile, emit_profile(resolved) if args.emit_profile else "")) if path]
+    for path, _text in outputs:  # both checked before either is written: nothing half-written
+        problem = _unwritable(path)
+        if problem:
+            return usage(command, problem, as_json=args.json)
+    for path, text in outputs:
+        problem = _write(path, text)
+        if problem:
+            return usage(command, problem, as_json=args.json)
     if args.json:
         document: dict[str, object] = {
             "profile": {"file": profile.name, "sha256": profile.sha256, "default": str(profile.default)},

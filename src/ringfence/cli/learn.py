@@ -158,15 +158,15 @@ def run(args: argparse.Namespace) -> int:
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if bool(command) == bool(args.from_trace):
-        return usage(NAME, "give a command after -- or --from-trace FILE (one of them)")
+        return usage(NAME, "give a command after -- or --from-trace FILE (one of them)", as_json=args.json)
     try:
         widen = parse_widen(args.widen)
     except ValueError as exc:
-        return usage(NAME, str(exc))
+        return usage(NAME, str(exc), as_json=args.json)
     for target in (args.output or args.merge, args.save_trace):
         problem = _unwritable(target)
         if problem:
-            return usage(NAME, problem)
+            return usage(NAME, problem, as_json=args.json)
     previous = None
     if args.merge:
         try:
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
             with open(args.save_trace, "w", encoding="utf-8") as f:
                 f.write(f"{MODE_LINE}{mode}\n{COMMAND_LINE}{json.dumps(command)}\n{text}")
         except OSError as exc:
-            return usage(NAME, f"cannot write {args.save_trace}: {exc.strerror}")
+            return usage(NAME, f"cannot write {args.save_trace}: {exc.strerror}", as_json=args.json)
     runs = [what]
     if previous is not None:
         counts = previous.counts + counts if counts else Counter(previous.counts)
@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
             with open(output, "w", encoding="utf-8") as f:
                 f.write(learned.text)
         except OSError as exc:
-            return usage(NAME, f"cannot write {output}: {exc.strerror}")
+            return usage(NAME, f"cannot write {output}: {exc.strerror}", as_json=args.json)
     code = EXIT_OK if status == 0 else EXIT_NO
     if args.json:
         from ringfence.learn.generalise import describe

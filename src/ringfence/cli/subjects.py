@@ -55,9 +55,6 @@ def read_subject(command: str, path: str, opcode: str | None) -> Subject:
 
 def usage_error(command: str, message: str, as_json: bool) -> int:
     """A usage error after parsing, as ``--json`` promises it (an error object with ``"schema"``) or one line."""
-    from ringfence.cli.common import EXIT_USAGE, print_json, usage
+    from ringfence.cli.common import usage
 
-    if as_json:
-        print_json({"error": {"type": "UsageError", "message": message, "exit": EXIT_USAGE}})
-        return EXIT_USAGE
-    return usage(command, message)
+    return usage(command, message, as_json=as_json)
