@@ -6,8 +6,9 @@ import argparse
 from typing import Final
 
 from ringfence.abi.profiles import DEFAULT_PROFILE, PROFILES, profile
-from ringfence.cli.common import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, add_json, print_json
+from ringfence.cli.common import EXIT_CODES_HELP, EXIT_NO, EXIT_OK, add_json, print_json, report
 from ringfence.cli.subjects import usage_error
+from ringfence.errors import PolicyError
 
 NAME: Final = "audit"
 SUMMARY: Final = "what a policy or filter program leaves open: findings with severities"
@@ -52,6 +53,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         return usage_error("ringfence audit", str(e), args.json)
     if subject.policy is not None:
+        if args.opcode:
+            return usage_error("ringfence audit", "--opcode is for a program; a policy names its own opcodes",
+                               args.json)
+        if prof.version < subject.policy.kernel:  # as compile and verify refuse it
+            return report("ringfence audit", PolicyError(f"the policy is written for kernels "
+                                                         f"{subject.policy.kernel_spec}; {prof.name} is older"),
+                          as_json=args.json)
         found = audit_policy(subject.policy, prof)
         about: dict[str, object] = {"policy": subject.policy.name}
     else:

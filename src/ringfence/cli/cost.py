@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         return usage("ringfence cost", str(e), as_json=args.json)
     if args.file.endswith((".toml", ".json")):
+        if args.opcode:
+            return usage("ringfence cost", "--opcode is for a program; a policy names its own opcodes",
+                         as_json=args.json)
         return _policy(args, named)
     return _program(args, field_weights(named))
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-from ringfence.cli.common import EXIT_OK, add_json, print_json, report
+from ringfence.cli.common import EXIT_OK, add_json, print_json, report, usage
 from ringfence.errors import RingfenceError, UnsupportedError
 
 if TYPE_CHECKING:
@@ -53,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
     from ringfence.learn.watch import Watcher
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not 0 <= args.seconds <= 1e7:  # also refuses nan
+        return usage(NAME, f"--seconds {args.seconds}: a duration from 0 (until interrupted) to 1e7",
+                     as_json=args.json)
+    if command and args.seconds:
+        return usage(NAME, "--seconds is for watching the whole machine; a command is watched until it exits",
+                     as_json=args.json)
     denied: list[dict[str, object]] = []
     watcher = Watcher()
     status = 0
