@@ -81,11 +81,14 @@ def _program(policy: Policy, profile: KernelProfile, op: int, formula: Formula, 
     if need > have:
         fields = sorted({p.field for r in policy.rules_for(op) for p in r.predicates
                          if FIELDS[p.field].offset >= PAYLOAD})
+        at = next((p.pos for r in policy.rules_for(op) for p in r.predicates if fields and p.field == fields[0]),
+                  None)
         raise PolicyError(f"{op_name(op)}'s filter context on kernel {profile.name} does not carry "
                           f"{', '.join(fields)} (its payload is {have} bytes; "
                           f"{FIELDS[fields[0]].since[0]}.{FIELDS[fields[0]].since[1]} and later have it)"
                           if fields else f"{op_name(op)}: the program reads {need} payload bytes, the kernel has "
-                                         f"{have}")
+                                         f"{have}",
+                          file=at.file if at else "", line=at.line if at else 0, column=at.column if at else 0)
     pdu = have if strict else (need + 3) // 4 * 4
     return OpcodeProgram(op, formula, built, pdu, rules)
 
@@ -175,7 +178,8 @@ def compile_policy(policy: Policy, profile: KernelProfile, *, mechanism: str = "
     if mechanism not in MECHANISMS:
         raise PolicyError(f"mechanism {mechanism!r}: one of {', '.join(MECHANISMS)}")
     if profile.version < policy.kernel:
-        raise PolicyError(f"the policy is written for kernels {policy.kernel_spec}; {profile.name} is older")
+        raise PolicyError(f"the policy is written for kernels {policy.kernel_spec}; {profile.name} is older",
+                          file=policy.sources[0] if policy.sources else "")
     task = policy.target is TargetKind.TASK
     if task and not profile.task_restrictions:
         raise PolicyError(f"kernel {profile.name} has no per-task io_uring restrictions (they arrived in 7.0)")
