@@ -7,14 +7,10 @@ import os
 import select
 import sys
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from ringfence.cli.common import EXIT_OK, add_json, print_json, report, usage
 from ringfence.errors import RingfenceError, UnsupportedError
-
-if TYPE_CHECKING:
-    from ringfence.learn.tracefs import Session
 
 NAME: Final = "watch"
 SUMMARY: Final = "report io_uring requests refused with EACCES (complain, then enforce)"
@@ -74,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         if os.geteuid() != 0:
             raise UnsupportedError("watching needs root: tracefs and the kernel's probes are root-only")
-        from ringfence.learn.observe import stop_on_signals
+        from ringfence.learn import observe
 
-        stop_on_signals()
+        observe.stop_on_signals()
         with session(tracepoints=("io_uring_req_failed",), failed_filter="error == -13") as s, \
                 open(s.pipe(), "rb") as pipe:
             fd = pipe.fileno()
@@ -98,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                     feed(line)
 
             if command:
-                status = _run_command(command, s, drain)
+                status = observe.run(command, s, observers=False, poll=drain, who="watch")
             else:
                 s.start()
                 end = time.monotonic() + args.seconds if args.seconds else float("inf")
@@ -120,40 +116,3 @@ def run(args: argparse.Namespace) -> int:
     if command and status in (126, 127):
         return status  # nothing was watched: a typo must not pass as "no request refused"
     return EXIT_OK if not denied else 1
-
-
-def _run_command(command: list[str], s: Session, step: Callable[[float], None]) -> int:
-    """Fork ``command`` traced by ``s`` (no observer filters: watching must not change what is built)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(w)
-        os.read(r, 1)
-        os.close(r)
-        try:
-            os.execvp(command[0], command)
-        except OSError as exc:
-            print(f"ringfence watch: {command[0]}: {exc.strerror}", file=sys.stderr)
-            os._exit(127)
-    os.close(r)
-    try:
-        s.follow(pid)
-        s.start()
-    except BaseException:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        raise
-    os.write(w, b"g")
-    os.close(w)
-    try:
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            step(0.2)
-    except BaseException:  # interrupted: the command does not outlive its watcher
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        raise
-    s.stop()
-    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)

@@ -35,8 +35,11 @@ def install_observers() -> None:
                set_nnp=not _sys.has_cap_sys_admin())
 
 
-def run(target: Sequence[str] | Callable[[], int], session: Session, *, observers: bool) -> int:
-    """Run ``target`` traced by ``session``; its exit status (128 + signal when killed, 127 not found)."""
+def run(target: Sequence[str] | Callable[[], int], session: Session, *, observers: bool,
+        poll: Callable[[float], None] | None = None, who: str = "learn") -> int:
+    """Run ``target`` traced by ``session``; its exit status (128 + signal when killed, 127 not found).
+    ``observers``: install allow-all filters in the workload first (learn; watch must not change what is
+    built). ``poll``: called with a timeout while the workload runs (watch reads the trace as it comes)."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the workload
@@ -50,11 +53,11 @@ def run(target: Sequence[str] | Callable[[], int], session: Session, *, observer
                 os._exit(target())
             os.execvp(target[0], list(target))
         except FileNotFoundError:
-            print(f"ringfence learn: {target[0] if not callable(target) else 'target'}: command not found",
+            print(f"ringfence {who}: {target[0] if not callable(target) else 'target'}: command not found",
                   file=sys.stderr)
             os._exit(127)
         except BaseException as exc:
-            print(f"ringfence learn: the workload could not start: {exc}", file=sys.stderr)
+            print(f"ringfence {who}: the workload could not start: {exc}", file=sys.stderr)
             os._exit(126)
     os.close(r)
     try:
@@ -68,7 +71,12 @@ def run(target: Sequence[str] | Callable[[], int], session: Session, *, observer
     os.write(w, b"g")
     os.close(w)
     try:
-        _, status = os.waitpid(pid, 0)
+        if poll is None:
+            _, status = os.waitpid(pid, 0)
+        else:
+            while not (done := os.waitpid(pid, os.WNOHANG))[0]:
+                poll(0.2)
+            status = done[1]
     except BaseException:  # interrupted (Ctrl-C, SIGTERM): the workload does not outlive its observer
         os.kill(pid, 9)
         os.waitpid(pid, 0)
