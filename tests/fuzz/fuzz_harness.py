@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import resource
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,3 +117,26 @@ def run_one(entry: Entry, data: bytes) -> None:
         raise FuzzError(f"{entry.name}: memory blow-up on {data[:200]!r}") from None
     except Exception as exc:
         raise FuzzError(f"{entry.name}: {type(exc).__name__}: {exc} on {data[:200]!r}") from exc
+
+
+def mutate(data: bytes, r: random.Random, edits: int, tokens: Sequence[bytes]) -> bytes:
+    """Random edits (the loader fuzzers' text mutator): bytes or ``tokens`` inserted, deleted or replaced,
+    slices repeated, lines swapped."""
+    for _ in range(edits):
+        at = r.randrange(len(data) + 1)
+        kind = r.randrange(5)
+        if kind == 0:
+            data = data[:at] + r.choice(tokens) + data[at:]
+        elif kind == 1:
+            data = data[:at] + data[at + r.randint(1, 16):]
+        elif kind == 2:
+            data = data[:at] + bytes([r.randrange(256)]) + data[at + 1:]
+        elif kind == 3:
+            end = min(len(data), at + r.randint(1, 200))
+            data = data[:end] + data[at:end] * r.randint(1, 3) + data[end:]
+        else:
+            lines = data.split(b"\n")
+            i, j = r.randrange(len(lines)), r.randrange(len(lines))
+            lines[i], lines[j] = lines[j], lines[i]
+            data = b"\n".join(lines)
+    return data

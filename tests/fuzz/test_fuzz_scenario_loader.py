@@ -32,6 +32,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
+import fuzz_harness
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -308,25 +309,7 @@ _TOKENS = [b"[", b"]", b"{", b"}", b"=", b",", b'"', b"'", b"\n", b"#", b"-1", b
 
 
 def mutate(data: bytes, r: random.Random, edits: int) -> bytes:
-    """Random edits: bytes or tokens inserted, deleted or replaced, slices repeated, lines swapped."""
-    for _ in range(edits):
-        at = r.randrange(len(data) + 1)
-        kind = r.randrange(5)
-        if kind == 0:
-            data = data[:at] + r.choice(_TOKENS) + data[at:]
-        elif kind == 1:
-            data = data[:at] + data[at + r.randint(1, 16):]
-        elif kind == 2:
-            data = data[:at] + bytes([r.randrange(256)]) + data[at + 1:]
-        elif kind == 3:
-            end = min(len(data), at + r.randint(1, 200))
-            data = data[:end] + data[at:end] * r.randint(1, 3) + data[end:]
-        else:
-            lines = data.split(b"\n")
-            i, j = r.randrange(len(lines)), r.randrange(len(lines))
-            lines[i], lines[j] = lines[j], lines[i]
-            data = b"\n".join(lines)
-    return data
+    return fuzz_harness.mutate(data, r, edits, _TOKENS)
 
 
 # -- the tests -------------------------------------------------------------------------------------------------------
